@@ -1,0 +1,144 @@
+"""Check one returned workbook end to end: pre-check, read, verify, validate.
+
+Never raises for a bad file: whatever happens becomes findings on the result, so a batch
+always goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nianbao.findings import Finding, blocking, make
+from nianbao.read.normalise import to_json
+from nianbao.read.openpyxl_reader import TooManyCells, read_openpyxl
+from nianbao.read.precheck import Limits, precheck_bytes
+from nianbao.read.rawbook import RawWorkbook
+from nianbao.read.submission import FormLookup, Submission, read_submission
+from nianbao.spec.load import SpecError, load_form, spec_path
+from nianbao.spec.model import Form
+from nianbao.validate.rules import check_rules
+
+Reader = Callable[[bytes], RawWorkbook]
+
+VALID, INVALID, UNUSABLE = "valid", "invalid", "unusable"
+_FORM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def known_form(form_id: str) -> Form | None:
+    """The form with this id from the templates folder, or None (ids are checked first:
+    a hostile file must not steer us to another path)."""
+    if not _FORM_ID.match(form_id) or not spec_path(form_id).is_file():
+        return None
+    try:
+        return load_form(form_id)
+    except SpecError:
+        return None
+
+
+@dataclass
+class CheckResult:
+    """The verdict on one file, with its record and every finding."""
+
+    file: str
+    sha256: str
+    size: int
+    findings: list[Finding] = field(default_factory=list)
+    submission: Submission | None = None
+
+    @property
+    def status(self) -> str:
+        if self.submission is None or not self.submission.usable:
+            return UNUSABLE
+        return INVALID if blocking(self.findings) else VALID
+
+    @property
+    def form(self) -> Form | None:
+        return self.submission.form if self.submission else None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.submission.values if self.submission and self.submission.form else {}
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.submission.identity if self.submission else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        form = self.form
+        meta = self.submission.meta if self.submission else {}
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "size": self.size,
+            "status": self.status,
+            "form": {"id": form.id if form else meta.get("form_id") or None,
+                     "version": meta.get("form_version") or None},
+            "identity": {k: to_json(v) for k, v in self.identity.items()},
+            "values": {k: to_json(v) for k, v in self.values.items()},
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
+                expected_form: str | None = None, reader: Reader = read_openpyxl,
+                limits: Limits | None = None) -> CheckResult:
+    """Check one file's bytes; `name` is how findings refer to it."""
+    result = CheckResult(name, hashlib.sha256(data).hexdigest(), len(data))
+    pre = precheck_bytes(data, name, limits or Limits())
+    result.findings.extend(pre.findings)
+    if not pre.ok:
+        return result
+    try:
+        book = reader(data)
+    except TooManyCells as exc:
+        result.findings.append(make("FILE_ZIP_BOMB", file=name, detail=str(exc)))
+        return result
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        result.findings.append(make("FILE_CORRUPT", file=name, detail=_brief(exc)))
+        return result
+    except Exception as exc:  # any parser failure on an untrusted file is a finding
+        result.findings.append(make("FILE_UNREADABLE", file=name, detail=_brief(exc)))
+        return result
+    sub = read_submission(book, name, forms, expected_form)
+    result.submission = sub
+    result.findings.extend(sub.findings)
+    if sub.usable and sub.form is not None:
+        result.findings.extend(check_rules(sub.form, sub.values, file=name))
+    return result
+
+
+def check_file(path: Path, **kwargs: Any) -> CheckResult:
+    """Check one file on disk; a missing or unreadable path is a finding, not an error."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        result = CheckResult(name, "", 0)
+        result.findings.append(make("FILE_MISSING", file=name, detail=_brief(exc)))
+        return result
+    return check_bytes(data, name, **kwargs)
+
+
+def check_files(paths: Iterable[Path], **kwargs: Any) -> Iterator[CheckResult]:
+    for path in paths:
+        yield check_file(path, **kwargs)
+
+
+def exit_code(results: Iterable[CheckResult]) -> int:
+    """0 all valid, 1 some file has a blocking finding, 2 some file is unusable."""
+    statuses = {r.status for r in results}
+    if UNUSABLE in statuses:
+        return 2
+    return 1 if INVALID in statuses else 0
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "…"
+

@@ -1,0 +1,303 @@
+"""From a raw workbook to a submission: which form, is its structure intact, what was typed.
+
+Trusts nothing in the file: every locked label and formula is compared with the template,
+every input is normalised, every total is recomputed, and a cached result that disagrees
+with the recomputation is reported on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from nianbao.findings import Finding, Severity, make
+from nianbao.read.normalise import NA, normalise
+from nianbao.read.rawbook import RawCell, RawWorkbook
+from nianbao.rules.evaluate import field_values, sheet_values
+from nianbao.spec.layout import META_SHEET, FormulaCell, Layout, layout_for
+from nianbao.spec.model import Form
+
+FormLookup = Callable[[str], Form | None]
+
+# Identity fields every form's cover carries (field-ids.md).
+IDENTITY_FIELDS = ("unit.code", "unit.name", "year")
+_META_TO_FIELD = {"unit_code": "unit.code", "unit_name": "unit.name", "year": "year"}
+
+
+@dataclass
+class Submission:
+    """Everything read from one returned workbook, with what was found wrong."""
+
+    file: str
+    form: Form | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    overwritten: set[str] = field(default_factory=set)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return self.form is not None and not any(f.severity == Severity.FATAL
+                                                 for f in self.findings)
+
+
+def read_meta(book: RawWorkbook) -> dict[str, str] | None:
+    """The key/value pairs of the hidden identity sheet, or None when it is missing."""
+    if META_SHEET not in book.cells and META_SHEET not in book.sheets:
+        return None
+    meta: dict[str, str] = {}
+    cells = book.cells.get(META_SHEET, {})
+    for (row, col), cell in cells.items():
+        if col == 0 and isinstance(cell.value, str):
+            value = cells.get((row, 1), RawCell()).value
+            meta[cell.value] = "" if value is None else _meta_text(value)
+    return meta
+
+
+def _meta_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_submission(book: RawWorkbook, file: str, forms: FormLookup,
+                    expected_form: str | None = None) -> Submission:
+    """Identify the form, verify the structure and read every value of one workbook."""
+    sub = Submission(file)
+    meta = read_meta(book)
+    if meta is None or not meta.get("form_id"):
+        sub.findings.append(make("FORM_UNKNOWN", file=file,
+                                 detail="缺少模板标识（隐藏工作表 _meta）"))
+        return sub
+    sub.meta = meta
+    form = forms(meta["form_id"])
+    if form is None:
+        sub.findings.append(make("FORM_UNKNOWN", file=file,
+                                 detail=f"未知的模板编号“{meta['form_id']}”"))
+        return sub
+    if expected_form and form.id != expected_form:
+        sub.findings.append(make("FORM_OTHER", file=file, form_id=form.id,
+                                 expected=expected_form))
+        return sub
+    layout = layout_for(form)
+    found_version, found_print = meta.get("form_version", ""), meta.get("fingerprint", "")
+    if found_version != form.version:
+        if found_print != layout.fingerprint:
+            sub.findings.append(make("FORM_VERSION_MISMATCH", file=file, found=found_version,
+                                     expected=form.version, severity=Severity.FATAL))
+            return sub
+        sub.findings.append(make("FORM_VERSION_COMPATIBLE", file=file, found=found_version,
+                                 expected=form.version))
+    elif found_print != layout.fingerprint:
+        sub.findings.append(make("FORM_FINGERPRINT", file=file, found=found_version))
+    sub.form = form
+    _Reader(sub, book, layout).read()
+    return sub
+
+
+class _Reader:
+    def __init__(self, sub: Submission, book: RawWorkbook, layout: Layout) -> None:
+        self.sub, self.book, self.layout, self.form = sub, book, layout, layout.form
+        self.missing_sheets = {s.name for s in layout.sheets if s.name not in book.cells}
+
+    def add(self, code: str, **kw: Any) -> None:
+        self.sub.findings.append(make(code, file=self.sub.file, **kw))
+
+    def cell(self, sheet: str, row: int, col: int) -> RawCell:
+        return self.book.cell(sheet, row, col) or RawCell()
+
+    def read(self) -> None:
+        for name in sorted(self.missing_sheets, key=[s.name for s in self.layout.sheets].index):
+            self.add("SHEET_MISSING", sheet=name)
+        self.labels()
+        intact = self.formulas()
+        self.inputs()
+        self.identity()
+        self.sub.values = field_values(self.form, {**self.sub.values})
+        self.cached(intact)
+
+    def labels(self) -> None:
+        for label in self.layout.labels:
+            a = label.area
+            if not label.verify or a.sheet in self.missing_sheets:
+                continue
+            found = self.cell(a.sheet, a.row, a.col)
+            text = "" if found.value is None else str(found.value)
+            if found.formula is not None or _squash(text) != _squash(label.text):
+                self.add("LABEL_CHANGED", sheet=a.sheet, cell=a.a1, expected=label.text,
+                         found=_shown(found))
+
+    def formulas(self) -> list[tuple[FormulaCell, RawCell]]:
+        """Compare every formula; a computed field whose formula is gone keeps the constant
+        found there (the filler overwrote it), and totals depending on it use it."""
+        intact = []
+        for cell in self.layout.formulas:
+            a = cell.area
+            if a.sheet in self.missing_sheets:
+                continue
+            found = self.cell(a.sheet, a.row, a.col)
+            if found.formula is not None and same_formula(found.formula, cell.excel):
+                intact.append((cell, found))
+                continue
+            field_id = cell.field
+            self.add("FORMULA_CHANGED", sheet=a.sheet, cell=a.a1, field=field_id,
+                     expected="=" + cell.excel, found=_shown(found))
+            if field_id is not None:
+                self.sub.overwritten.add(field_id)
+                raw = found.value
+                self.sub.raw[field_id] = raw
+                self.sub.values[field_id] = normalise(raw, self.form.fields[field_id].kind).value
+        return intact
+
+    def inputs(self) -> None:
+        rule = self.form.value_rule
+        rule_id, rule_text = (rule.id, rule.text) if rule else (None, "")
+        for fid, cell in self.layout.inputs.items():
+            a = cell.area
+            if a.sheet in self.missing_sheets:
+                self.sub.values[fid] = None
+                continue
+            f = self.form.fields[fid]
+            found = self.cell(a.sheet, a.row, a.col)
+            raw = found.value
+            self.sub.raw[fid] = raw
+            where = {"sheet": a.sheet, "cell": a.a1, "field": fid, "label": f.label}
+            if found.formula is not None:
+                picture = "DISPIMG" in found.formula.upper()
+                self.add("VALUE_PICTURE" if picture else "VALUE_FORMULA", rule=rule_id,
+                         found="=" + found.formula, **where)
+                result = normalise(raw, f.kind, f.not_applicable)
+                self.sub.values[fid] = result.value if result.code is None else None
+                continue
+            result = normalise(raw, f.kind, f.not_applicable)
+            self.sub.values[fid] = result.value
+            if result.code is None or fid in IDENTITY_FIELDS:
+                continue
+            if result.code == "TEXT_BLANK" and not f.required and fid.startswith("note."):
+                continue
+            value_rule = result.code.startswith("VALUE_") and result.code not in (
+                "VALUE_BLANK", "VALUE_NORMALISED", "VALUE_NOT_APPLICABLE")
+            self.add(result.code, rule=rule_id if value_rule else None, rule_text=rule_text,
+                     found=_shown(found), value=_display(result.value), detail=result.detail,
+                     **where)
+
+    def identity(self) -> None:
+        """The record's identity: what the issuing office wrote into _meta wins; the cover
+        must agree with it (an edited cover is reported), or supplies it when blank."""
+        meta = self.sub.meta
+        for fid in IDENTITY_FIELDS:
+            if fid not in self.form.fields:
+                continue
+            f = self.form.fields[fid]
+            area = self.layout.places[fid]
+            where = {"sheet": area.sheet, "cell": area.a1, "field": fid, "label": f.label}
+            typed = self.sub.values.get(fid)
+            issued_raw = next((meta.get(k) for k, v in _META_TO_FIELD.items() if v == fid), "")
+            issued = normalise(issued_raw, f.kind).value if issued_raw else None
+            if issued is not None and typed is not None and str(typed) != str(issued):
+                self.add("IDENTITY_EDITED", found=str(typed), expected=str(issued), **where)
+            value = issued if issued is not None else typed
+            if value is None:
+                found = self.cell(area.sheet, area.row, area.col).value
+                if found is not None and str(found).strip():
+                    self.add("IDENTITY_INVALID", found=str(found),
+                             detail=normalise(found, f.kind).detail, **where)
+                elif f.required:
+                    self.add("IDENTITY_MISSING", **where)
+            self.sub.identity[fid] = value
+            self.sub.values[fid] = value
+
+    def cached(self, intact: list[tuple[FormulaCell, RawCell]]) -> None:
+        """Compare the cached results in the file with what its own cells compute to."""
+        if not intact:
+            return
+        if all(found.value is None for _, found in intact):
+            self.add("CACHED_MISSING")
+            return
+        shown = {fid: self.sub.raw.get(fid) for fid in self.layout.inputs}
+        for fid in self.sub.overwritten:
+            shown[fid] = self.sub.raw.get(fid)
+        expected = sheet_values(self.layout, shown)
+        other: list[tuple[FormulaCell, Any, Any]] = []
+        for cell, found in intact:
+            want = expected[cell.area.key]
+            if _same_value(found.value, want):
+                continue
+            if cell.role == "computed":
+                self.add("CACHED_MISMATCH", sheet=cell.area.sheet, cell=cell.area.a1,
+                         field=cell.field, found=_display(found.value), expected=_display(want))
+            else:
+                other.append((cell, found.value, want))
+        if other:
+            cell, found_value, want = other[0]
+            more = f"（另有 {len(other) - 1} 个校验单元格同样不一致）" if len(other) > 1 else ""
+            self.add("CACHED_MISMATCH", sheet=cell.area.sheet, cell=cell.area.a1,
+                     found=_display(found_value) + more, expected=_display(want),
+                     cells=[c.area.a1 for c, _, _ in other])
+
+
+def _same_value(found: Any, want: Any) -> bool:
+    if found is None:
+        return False
+    if isinstance(want, str) or isinstance(found, str):
+        return str(found) == str(want)
+    try:
+        return abs(Decimal(repr(found) if isinstance(found, float) else str(found))
+                   - Decimal(repr(want) if isinstance(want, float) else str(want))) < Decimal(
+            "1e-9")
+    except ArithmeticError:
+        return False
+
+
+_STRING = re.compile(r'"(?:[^"]|"")*"')
+
+
+def normalise_formula(text: str) -> str:
+    """A formula in a canonical spelling: what Excel, WPS and LibreOffice may each write
+    differently (`$`, quotes around sheet names, `_xlfn.`, spacing, case) is ignored."""
+    text = text.strip().removeprefix("=")
+    out, pos = [], 0
+    for m in _STRING.finditer(text):
+        out.append(_canon(text[pos: m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_canon(text[pos:]))
+    return "".join(out)
+
+
+def _canon(code: str) -> str:
+    code = re.sub(r"\s+", "", code).replace("$", "")
+    code = re.sub(r"_xl(fn|ws)\.", "", code, flags=re.IGNORECASE)
+    code = re.sub(r"'((?:[^']|'')+)'!", lambda m: m.group(1).replace("''", "'") + "!", code)
+    return code.upper()
+
+
+def same_formula(found: str, expected: str) -> bool:
+    return normalise_formula(found) == normalise_formula(expected)
+
+
+def _squash(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def _shown(cell: RawCell) -> str:
+    if cell.formula is not None:
+        return "=" + cell.formula
+    return _display(cell.value)
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return "（空）"
+    if value is NA:
+        return "不适用"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)

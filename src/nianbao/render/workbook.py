@@ -1,0 +1,309 @@
+"""Render a form's layout as an .xlsx workbook with xlsxwriter.
+
+Labels, totals and checks are locked; input cells are unlocked, tinted and validated; every
+formula is written with the value nianbao computed for it, so the file shows the truth even
+in an application that does not recalculate. Output is byte-for-byte deterministic.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import xlsxwriter
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from nianbao import __version__
+from nianbao.rules.evaluate import sheet_values
+from nianbao.spec.layout import META_KEYS, META_SHEET, NA_MARKERS, Area, InputCell, Layout
+from nianbao.spec.model import AMOUNT, CODE, COUNT, NUMERIC_KINDS, TEXT, YEAR
+
+# Fixed creation time: the same inputs give the same bytes.
+FIXED_TIME = datetime(2021, 9, 29)
+
+INPUT_FILL = "#FFF2CC"
+LOCKED_FILL = "#EDEDED"
+HEADER_FILL = "#D9E1F2"
+CHECK_FILL = "#F2F2F2"
+RED = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
+GREEN = {"bg_color": "#C6EFCE", "font_color": "#006100"}
+
+
+@dataclass
+class RenderOptions:
+    """What varies between copies of one form's template."""
+
+    identity: Mapping[str, Any] = field(default_factory=dict)  # unit.name/unit.code/year
+    lock_identity: bool = False         # the identity given is issued: locked, and in _meta
+    values: Mapping[str, Any] = field(default_factory=dict)    # field id -> value to fill in
+    password: str | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)      # extra _meta entries
+    marks: Mapping[str, str] = field(default_factory=dict)     # field id -> comment (feedback)
+    before: Callable[[Workbook, Callable[[str], Any]], None] | None = None  # extra first sheet
+
+
+def render(layout: Layout, options: RenderOptions | None = None) -> bytes:
+    """The workbook as bytes."""
+    opts = options or RenderOptions()
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False,
+                                   "strings_to_formulas": False, "strings_to_urls": False})
+    _Writer(layout, opts, wb).write()
+    wb.close()
+    return buf.getvalue()
+
+
+def meta_values(layout: Layout, opts: RenderOptions) -> dict[str, str]:
+    """The identity block stored in the hidden _meta sheet."""
+    ident = opts.identity if opts.lock_identity else {}
+    meta = {k: "" for k in META_KEYS}
+    meta.update({
+        "form_id": layout.form.id, "form_version": layout.form.version,
+        "fingerprint": layout.fingerprint,
+        "unit_code": str(ident.get("unit.code") or ""), "unit_name": str(ident.get("unit.name")
+                                                                        or ""),
+        "year": str(ident.get("year") or ""), "generator": f"nianbao {__version__}",
+    })
+    meta.update({k: str(v) for k, v in opts.meta.items()})
+    return meta
+
+
+class _Writer:
+    def __init__(self, layout: Layout, opts: RenderOptions, wb: Workbook) -> None:
+        self.layout, self.opts, self.wb = layout, opts, wb
+        self.font = layout.form.font
+        self.formats: dict[str, Any] = {}
+        self.sheets: dict[str, Worksheet] = {}
+
+    def fmt(self, style: str) -> Any:
+        if style not in self.formats:
+            self.formats[style] = self.wb.add_format(self.style(style))
+        return self.formats[style]
+
+    def style(self, style: str) -> dict[str, Any]:
+        base: dict[str, Any] = {"font_name": self.font, "font_size": 11, "valign": "vcenter"}
+        box = {"border": 1, "text_wrap": True}
+        name, _, num = style.partition(":")
+        extra: dict[str, Any] = {
+            "title": {"bold": True, "font_size": 16, "align": "center"},
+            "hint": {"font_color": "#595959", "text_wrap": True, "font_size": 10},
+            "hint_text": {"text_wrap": True},
+            "version": {"font_color": "#595959", **box},
+            "label": {**box},
+            "header": {**box, "bold": True, "align": "center", "bg_color": HEADER_FILL},
+            "corner": {**box, "align": "center", "font_size": 9, "bg_color": HEADER_FILL},
+            "block_title": {**box, "bold": True, "align": "center", "bg_color": HEADER_FILL},
+            "row_label": {**box},
+            "row_group": {**box, "align": "center"},
+            "check_label": {**box, "align": "right", "font_color": "#595959",
+                            "bg_color": CHECK_FILL, "font_size": 10},
+            "check_header": {**box, "align": "center", "font_color": "#595959",
+                             "bg_color": CHECK_FILL, "font_size": 10},
+            "status_label": {**box, "bold": True, "align": "center", "bg_color": HEADER_FILL},
+            "status": {**box, "bold": True, "font_size": 12},
+            "section": {"bold": True, "font_size": 12},
+            "note_label": {"bold": True},
+            "computed": {**box, "align": "center", "bg_color": CHECK_FILL, "num_format": "0"},
+            "check": {**box, "align": "center", "bg_color": CHECK_FILL, "font_size": 10,
+                      "num_format": num},
+            "count": {**box, "align": "center", "num_format": num},
+            "input": {**box, "bg_color": INPUT_FILL, "locked": False, "align": "center",
+                      "num_format": num or "General"},
+            "input_text": {**box, "bg_color": INPUT_FILL, "locked": False, "align": "left",
+                           "valign": "top", "num_format": "@"},
+            "identity": {**box, "bg_color": INPUT_FILL, "locked": False, "align": "left",
+                         "num_format": num or "@"},
+            "identity_locked": {**box, "bg_color": LOCKED_FILL, "align": "left",
+                                "num_format": num or "@"},
+            "marked": {**box, "bg_color": "#FFC7CE", "locked": False, "align": "center",
+                       "num_format": num or "General", "border_color": "#C00000"},
+            "marked_text": {**box, "bg_color": "#FFC7CE", "locked": False, "align": "left",
+                            "valign": "top", "border_color": "#C00000", "num_format": "@"},
+            "meta": {},
+        }[name]
+        return {**base, **extra}
+
+    def write(self) -> None:
+        if self.opts.before:
+            self.opts.before(self.wb, self.fmt)
+        for spec in self.layout.sheets:
+            ws = self.wb.add_worksheet(spec.name)
+            self.sheets[spec.name] = ws
+            self.page(ws, spec)
+        for label in self.layout.labels:
+            self.put(label.area, label.text, self.fmt(label.style))
+        self.write_inputs()
+        self.write_formulas()
+        for ws in self.sheets.values():
+            ws.protect(self.opts.password or "", {
+                "select_locked_cells": True, "select_unlocked_cells": True,
+                "format_columns": True, "format_rows": True,
+            })
+        self.write_meta()
+        first = self.sheets[self.layout.sheets[0].name]
+        first.activate()
+
+    def page(self, ws: Worksheet, spec: Any) -> None:
+        for col, width in spec.widths.items():
+            ws.set_column(col, col, width)
+        for row, height in spec.heights.items():
+            ws.set_row(row, height)
+        ws.set_paper(9)  # A4
+        if spec.landscape:
+            ws.set_landscape()
+        ws.fit_to_pages(1, 0)
+        ws.center_horizontally()
+        ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+        ws.print_area(0, 0, spec.last_row, spec.last_col)
+        if spec.repeat_rows:
+            ws.repeat_rows(*spec.repeat_rows)
+        ws.set_footer("&C第 &P 页，共 &N 页")
+        ws.hide_gridlines(2)
+
+    def put(self, area: Area, value: Any, fmt: Any) -> None:
+        ws = self.sheets[area.sheet]
+        if area.merged:
+            ws.merge_range(area.row, area.col, area.last_row, area.last_col, "", fmt)
+        _write_value(ws, area.row, area.col, value, fmt)
+
+    def write_inputs(self) -> None:
+        form, opts = self.layout.form, self.opts
+        ident = {k: opts.identity[k] for k in opts.identity if k in form.fields}
+        values = {**opts.values, **ident}
+        for fid, cell in self.layout.inputs.items():
+            value = values.get(fid)
+            style = self.input_style(cell, fid)
+            self.put(cell.area, value, self.fmt(style))
+            if not style.startswith("identity_locked"):
+                self.validate(cell)
+            if fid in opts.marks:
+                ws = self.sheets[cell.area.sheet]
+                ws.write_comment(cell.area.row, cell.area.col, opts.marks[fid],
+                                 {"x_scale": 2.2, "y_scale": 1.6, "font_name": self.font})
+        for table in form.tables:
+            for ref, cells in self.layout.input_rects(table.id):
+                self.highlight_invalid(cells[0], ref)
+
+    def input_style(self, cell: InputCell, fid: str) -> str:
+        kind = cell.kind
+        if fid in (f.id for f in self.layout.form.cover.fields):
+            if self.opts.lock_identity and self.opts.identity.get(fid) not in (None, ""):
+                return "identity_locked:" + ("0" if kind == YEAR else "@")
+            return "identity:" + ("0" if kind == YEAR else "@")
+        num = {COUNT: "0", AMOUNT: "General"}.get(kind, "")
+        marked = fid in self.opts.marks
+        if kind in (TEXT, CODE):
+            return "marked_text" if marked else "input_text"
+        return ("marked:" if marked else "input:") + num
+
+    def validate(self, cell: InputCell) -> None:
+        ws = self.sheets[cell.area.sheet]
+        a = cell.area
+        top = a.a1
+        na = cell.not_applicable
+        rule: dict[str, Any]
+        if cell.kind == COUNT and not na:
+            rule = {"validate": "integer", "criteria": ">=", "value": 0,
+                    "input_title": "请填写件数", "input_message": "填写不小于 0 的整数，没有的填 0。",
+                    "error_title": "输入有误", "error_message": "件数应为不小于 0 的整数，没有的填 0。"}
+        elif cell.kind == AMOUNT and not na:
+            rule = {"validate": "decimal", "criteria": ">=", "value": 0,
+                    "input_title": "请填写金额（万元）",
+                    "input_message": "以万元为单位，填写不小于 0 的数，可保留小数，没有的填 0。",
+                    "error_title": "输入有误", "error_message": "金额应为不小于 0 的数（单位：万元）。"}
+        elif cell.kind in NUMERIC_KINDS:
+            whole = f",{top}=INT({top})" if cell.kind == COUNT else ""
+            markers = ",".join(f'{top}="{m}"' for m in NA_MARKERS)
+            what = "不小于 0 的整数" if cell.kind == COUNT else "不小于 0 的数（万元）"
+            rule = {"validate": "custom",
+                    "value": f"=OR(AND(ISNUMBER({top}),{top}>=0{whole}),{markers})",
+                    "input_title": "请填写数字",
+                    "input_message": f"填写{what}；本机关没有此项职能的填“/”。",
+                    "error_title": "输入有误",
+                    "error_message": f"应填写{what}，或填“/”表示不适用。"}
+        elif cell.kind == YEAR:
+            rule = {"validate": "integer", "criteria": "between", "minimum": 2000,
+                    "maximum": 2100, "input_title": "报告年度", "input_message": "例如 2022",
+                    "error_title": "输入有误", "error_message": "请填写四位数的年度，例如 2022。"}
+        elif cell.kind == CODE:
+            rule = {"validate": "length", "criteria": "between", "minimum": 1, "maximum": 64,
+                    "input_title": "单位代码", "input_message": "填写下发通知中的单位代码。",
+                    "error_title": "输入有误", "error_message": "单位代码应为 1 至 64 个字符。"}
+        else:
+            return
+        ws.data_validation(a.row, a.col, a.last_row, a.last_col, rule)
+
+    def highlight_invalid(self, cell: InputCell, ref: str) -> None:
+        """Mark a typed value that breaks R8 as soon as it is entered (text, <0, fraction)."""
+        ws = self.sheets[cell.area.sheet]
+        top = cell.area.a1
+        number_bad = f"OR({top}<0,{top}<>INT({top}))" if cell.kind == COUNT else f"{top}<0"
+        text_ok = "".join(f',{top}<>"{m}"' for m in NA_MARKERS) if cell.not_applicable else ""
+        ws.conditional_format(ref, {
+            "type": "formula",
+            "criteria": f'=IF(ISNUMBER({top}),{number_bad},AND({top}<>""{text_ok}))',
+            "format": self.color("red"),
+        })
+
+    def color(self, name: str) -> Any:
+        """The shared red/green formats of conditional formatting."""
+        if name not in self.formats:
+            self.formats[name] = self.wb.add_format(RED if name == "red" else GREEN)
+        return self.formats[name]
+
+    def write_formulas(self) -> None:
+        cached = sheet_values(self.layout, dict(self.opts.values))
+        red, green = self.color("red"), self.color("green")
+        for cell in self.layout.formulas:
+            a = cell.area
+            ws = self.sheets[a.sheet]
+            fmt = self.fmt(cell.style)
+            if a.merged:
+                ws.merge_range(a.row, a.col, a.last_row, a.last_col, "", fmt)
+            value = cached[a.key]
+            ws.write_formula(a.row, a.col, "=" + cell.excel, fmt,
+                             float(value) if isinstance(value, Decimal) else value)
+            if cell.role in ("check", "values", "unbalanced", "invalid"):
+                ws.conditional_format(a.ref, {"type": "cell", "criteria": "!=", "value": 0,
+                                              "format": red})
+                ws.conditional_format(a.ref, {"type": "cell", "criteria": "==", "value": 0,
+                                              "format": green})
+            elif cell.role == "blank":
+                ws.conditional_format(a.ref, {"type": "cell", "criteria": "==", "value": 0,
+                                              "format": green})
+            elif cell.role in ("status", "table_status"):
+                ok = f'ISNUMBER(SEARCH("校验通过",{a.a1}))'
+                ws.conditional_format(a.ref, {"type": "formula", "criteria": "=" + ok,
+                                              "format": green})
+                ws.conditional_format(a.ref, {"type": "formula", "criteria": f"=NOT({ok})",
+                                              "format": red})
+
+    def write_meta(self) -> None:
+        ws = self.wb.add_worksheet(META_SHEET)
+        for row, (key, value) in enumerate(meta_values(self.layout, self.opts).items()):
+            ws.write_string(row, 0, key)
+            ws.write_string(row, 1, value)
+        ws.protect(self.opts.password or "")
+        ws.very_hidden()
+        self.wb.set_properties({
+            "title": f"{self.layout.form.title}统计表", "subject": self.layout.version_text,
+            "author": "nianbao", "created": FIXED_TIME, "comments": self.layout.fingerprint,
+        })
+
+
+def _write_value(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> None:
+    if value is None or value == "":
+        ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, fmt)
+    elif isinstance(value, int | float):
+        ws.write_number(row, col, value, fmt)
+    elif isinstance(value, Decimal):
+        ws.write_number(row, col, float(value), fmt)
+    else:
+        ws.write_string(row, col, str(value), fmt)

@@ -1,0 +1,1 @@
+"""Validation: the form's rules run over a record's values."""
