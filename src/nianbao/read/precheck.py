@@ -1,0 +1,682 @@
+"""Classify a returned file before any XML parser sees it.
+
+`precheck_bytes` looks only at bytes: magic numbers, the zip central directory, and
+a bounded byte scan of the XML members. It does not parse XML. The result says whether
+the file can go to an xlsx reader (`ok`), what kind of file it is (`kind`), and the findings
+to show the clerk. A file whose `ok` is False must not be opened by any reader.
+
+What makes a file not ok, checked in this order:
+  empty, too large, OLE compound file (password-protected OOXML, old .xls, WPS .et, .doc),
+  not a zip (HTML, CSV/TSV, other), broken zip, duplicate member names, zip-level password,
+  unusual compression method, zip bomb (member count, sizes, ratio), ODS, missing parts
+  (.docx/.pptx/.xlsb or no [Content_Types].xml / xl/workbook.xml), macros, DTD or entity
+  declarations (or an XML encoding that would hide them) in any XML member.
+External links and embedded objects only add warnings.
+
+Nothing here raises: an unexpected error becomes a FILE_CORRUPT or FILE_UNREADABLE finding.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import itertools
+import re
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nianbao.findings import Finding, make
+
+MB = 1024 * 1024
+
+#: Every value `Precheck.kind` can take.
+KINDS = (
+    "xlsx", "empty", "csv", "html", "xls", "encrypted", "ods", "et", "xlsm", "zip-bomb",
+    "dtd", "not-zip", "corrupt", "missing-parts", "too-large", "missing",
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits for a returned form (a filled form is ~10-60 KB); all configurable."""
+
+    max_file_bytes: int = 20 * MB
+    max_members: int = 200
+    max_member_bytes: int = 50 * MB  # declared uncompressed size of one member
+    max_total_bytes: int = 200 * MB  # sum of declared uncompressed sizes
+    max_ratio: float = 200.0  # uncompressed / compressed, for members above ratio_min_bytes
+    ratio_min_bytes: int = 1 * MB
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """The verdict on one file: safe for an xlsx reader or not, and why."""
+
+    ok: bool  # True: safe to hand to an xlsx reader
+    kind: str  # one of KINDS
+    findings: list[Finding] = field(default_factory=list)  # fatal when not ok; else warnings
+    members: dict[str, int] = field(default_factory=dict)  # zip member -> declared size
+
+
+# --- magic numbers -------------------------------------------------------------------------
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+_OLE_ENCRYPTED = (_utf16("EncryptedPackage"), _utf16("EncryptionInfo"))
+_OLE_WORD = _utf16("WordDocument")
+_OLE_BOOK = (_utf16("Workbook"), _utf16("Book\x00"))
+
+_OTHER_MAGICS: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "这是 PDF 文件"),
+    (b"\x89PNG", "这是 PNG 图片"),
+    (b"\xff\xd8\xff", "这是 JPEG 图片"),
+    (b"GIF8", "这是 GIF 图片"),
+    (b"Rar!", "这是 RAR 压缩包"),
+    (b"7z\xbc\xaf\x27\x1c", "这是 7z 压缩包"),
+    (b"\x1f\x8b", "这是 gzip 压缩文件"),
+    (b"{\\rtf", "这是 RTF 文档"),
+)
+
+# --- the XML scan ----------------------------------------------------------------------------
+
+_XML_SUFFIXES = (".xml", ".rels", ".vml")
+_DTD_BYTES = re.compile(rb"<!(?:doctype|entity)", re.IGNORECASE)
+_DTD_TEXT = re.compile(r"<!(?:doctype|entity)", re.IGNORECASE)
+_MACRO_OVERLAP = 11  # len("macroenabled") - 1, longer than len("<!doctype") - 1
+_CHUNK = 1 * MB  # most uncompressed bytes produced per step
+_FIRST_INPUT = 4 * 1024  # compressed bytes fed first (enough to tell a non-XML member)
+_NEXT_INPUT = 64 * 1024  # compressed bytes fed per step afterwards
+_ENCODING_DECL = re.compile(rb"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
+# Encodings in which "<!DOCTYPE" can only appear as its ASCII bytes. Office, WPS and
+# LibreOffice write UTF-8; any other declared encoding (UTF-7, EBCDIC, ...) could hide a DTD
+# from a byte scan, so it is refused.
+_ASCII_SAFE_ENCODINGS = frozenset({
+    "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso8859-1", "latin-1", "latin1",
+    "windows-1252", "cp1252", "gb2312", "gbk", "gb18030", "cp936",
+})
+_UTF16_NO_BOM = {
+    b"<\x00": "utf-16-le", b"\x00<": "utf-16-be",
+    b" \x00": "utf-16-le", b"\x00 ": "utf-16-be",
+    b"\t\x00": "utf-16-le", b"\x00\t": "utf-16-be",
+    b"\r\x00": "utf-16-le", b"\x00\r": "utf-16-be",
+    b"\n\x00": "utf-16-le", b"\x00\n": "utf-16-be",
+}
+_XML_FIRST_BYTES = frozenset(b"< \t\r\n")
+_USUAL_DECLARATION = (  # what Excel, WPS, LibreOffice and xlsxwriter write
+    b'<?xml version="1.0" encoding="UTF-8"', b"<?xml version='1.0' encoding='UTF-8'",
+    b'<?xml version="1.0" encoding="utf-8"',
+)
+
+# --- the text sniffing (files that are not zips) --------------------------------------------
+
+_TEXT_SAMPLE = 16 * 1024
+_HTML_MARKERS = ("<html", "<!doctype html", "<table", "<head", "<body", "<meta")
+_SPREADSHEETML_2003 = ("urn:schemas-microsoft-com:office:spreadsheet", "progid=\"excel.sheet\"")
+_DELIMITERS = (",", "\t", ";")
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def precheck_bytes(data: bytes, name: str, limits: Limits = Limits()) -> Precheck:
+    """Classify `data` (the whole file) without parsing XML; `name` goes into every finding."""
+    try:
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        return _precheck(data, name, limits)
+    except Exception as exc:  # report, don't raise: a pre-check bug must not stop a batch
+        return _reject(
+            "corrupt",
+            make("FILE_UNREADABLE", file=name, detail=f"预检查时出错：{type(exc).__name__}",
+                 error=repr(exc)[:200]),
+        )
+
+
+def precheck_file(
+    path: Path | str, limits: Limits = Limits(), *, name: str | None = None
+) -> Precheck:
+    """Read `path` once and classify it; `name` (default: the file name) goes into findings.
+
+    A missing, unreadable or non-regular file gives FILE_MISSING; a file above
+    `limits.max_file_bytes` is rejected from its size alone, without being read.
+    """
+    try:
+        path = Path(path)
+        name = name if name is not None else path.name
+        try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                return _missing(name, f"{path}（不是普通文件）")
+            if st.st_size > limits.max_file_bytes:
+                return _too_large(name, st.st_size, limits)
+            with path.open("rb") as fh:
+                data = fh.read(limits.max_file_bytes + 1)
+        except FileNotFoundError:
+            return _missing(name, f"{path}（文件不存在）")
+        except PermissionError:
+            return _missing(name, f"{path}（没有读取权限）")
+        except OSError as exc:
+            return _missing(name, f"{path}（{exc.strerror or type(exc).__name__}）")
+        return precheck_bytes(data, name, limits)
+    except Exception as exc:  # report, don't raise
+        shown = name if name is not None else str(path)
+        return _reject(
+            "missing",
+            make("FILE_UNREADABLE", file=shown, detail=f"预检查时出错：{type(exc).__name__}",
+                 error=repr(exc)[:200]),
+        )
+
+
+# --- the classification ---------------------------------------------------------------------
+
+
+def _precheck(data: bytes, name: str, limits: Limits) -> Precheck:
+    if not data:
+        return _reject("empty", make("FILE_EMPTY", file=name))
+    if len(data) > limits.max_file_bytes:
+        return _too_large(name, len(data), limits)
+    if data.startswith(_OLE_MAGIC):
+        return _ole(data, name)
+    if data[:4] in _ZIP_MAGICS:
+        return _zip(data, name, limits)
+    return _not_zip(data, name)
+
+
+def _ole(data: bytes, name: str) -> Precheck:
+    """An OLE compound file: password-protected OOXML, old .xls, WPS .et, or not a workbook."""
+    if any(marker in data for marker in _OLE_ENCRYPTED):
+        return _reject("encrypted", make("FILE_ENCRYPTED", file=name))
+    if name.lower().endswith((".et", ".ett")):
+        return _reject("et", make("FILE_WPS_ET", file=name))
+    if _OLE_WORD in data and not any(marker in data for marker in _OLE_BOOK):
+        return _reject(
+            "not-zip", make("FILE_NOT_XLSX", file=name, detail="这是 Word 97-2003 文档（.doc）")
+        )
+    return _reject("xls", make("FILE_XLS", file=name))
+
+
+def _not_zip(data: bytes, name: str) -> Precheck:
+    """HTML or CSV renamed to .xlsx, or something else entirely."""
+    for magic, detail in _OTHER_MAGICS:
+        if data.startswith(magic):
+            return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail=detail))
+    head = _head_as_text(data)
+    if head.startswith("<"):
+        low = head[:4096].lower()
+        if any(marker in low for marker in _HTML_MARKERS):
+            return _reject("html", make("FILE_HTML", file=name))
+        if any(marker in low for marker in _SPREADSHEETML_2003):
+            detail = "这是 Excel 2003 XML 表格（.xml），不是 .xlsx 工作簿"
+            return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail=detail))
+        if low.startswith("<?xml"):
+            return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail="这是 XML 文本文件"))
+    text = _decode_text(data)
+    if text is not None and _mostly_printable(text):
+        if any(d in text for d in _DELIMITERS):
+            return _reject("csv", make("FILE_CSV", file=name))
+        return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail="这是纯文本文件"))
+    return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail="无法识别的文件格式"))
+
+
+def _head_as_text(data: bytes) -> str:
+    """The start of the file with BOM and leading whitespace removed, for tag sniffing.
+
+    Latin-1 keeps every ASCII byte as itself, so tags are found in any ASCII-compatible
+    encoding (UTF-8, GBK, ...); UTF-16 is recognised by its BOM.
+    """
+    sample = data[:_TEXT_SAMPLE]
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = sample.decode("utf-16", errors="replace")
+    else:
+        text = sample.decode("latin-1")
+    return text.lstrip("\ufeff\xef\xbb\xbf \t\r\n\x00")
+
+
+def _decode_text(data: bytes) -> str | None:
+    """The file's start as text, if it decodes as UTF-16 (BOM), UTF-8 or GB18030."""
+    sample = data[:_TEXT_SAMPLE]
+    complete = len(data) <= _TEXT_SAMPLE
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings: tuple[str, ...] = ("utf-16",)
+    else:
+        encodings = ("utf-8-sig", "gb18030")
+    for encoding in encodings:
+        text = _decode(sample, encoding, complete)
+        if text is not None:
+            return text
+    return None
+
+
+def _decode(sample: bytes, encoding: str, complete: bool) -> str | None:
+    try:
+        return sample.decode(encoding)
+    except UnicodeDecodeError as exc:
+        # A sample cut in the middle of a character is fine; anything else is not text.
+        if complete or exc.start < len(sample) - 4:
+            return None
+        try:
+            return sample[: exc.start].decode(encoding)
+        except UnicodeDecodeError:
+            return None
+
+
+def _mostly_printable(text: str) -> bool:
+    if not text:
+        return False
+    bad = sum(1 for ch in text if not (ch.isprintable() or ch in "\t\r\n\ufeff"))
+    return bad <= len(text) * 0.02
+
+
+# --- zips -----------------------------------------------------------------------------------
+#
+# zipfile parses the central directory (names, sizes, offsets). Members are then read
+# straight from `data`: the local header is checked the way zipfile.open checks it (magic,
+# name), and the data is inflated with zlib in bounded steps, never past the declared size,
+# with the CRC-32 checked at the end, so the bytes scanned are the bytes a reader would get.
+
+
+_LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, name length, extra length
+
+
+class _MemberError(Exception):
+    """A member's local header or data is damaged (reported as FILE_CORRUPT)."""
+
+
+def _zip(data: bytes, name: str, limits: Limits) -> Precheck:
+    declared = _declared_entry_count(data)
+    if declared is not None and declared > limits.max_members:
+        return _bomb(name, f"压缩包声明含 {declared} 个部件，上限 {limits.max_members} 个", {})
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except Exception as exc:
+        return _corrupt(name, "压缩结构不完整或已损坏，文件可能未完整保存或传输", {}, exc)
+    with zf:
+        infos = zf.infolist()
+        end_of_data = zf.start_dir
+    members = {info.filename: info.file_size for info in infos}
+    verdict = _check_directory(infos, name, limits, members)
+    if verdict is not None:
+        return verdict
+    starts = _locate_members(data, infos, end_of_data)
+    if isinstance(starts, str):
+        return _corrupt(name, starts, members)
+    verdict = _check_parts(data, infos, starts, name, members)
+    if verdict is not None:
+        return verdict
+    verdict = _scan_members(data, infos, starts, name, members)
+    if verdict is not None:
+        return verdict
+    warnings: list[Finding] = []
+    lowered = [n.lower() for n in members]
+    if any(n.startswith("xl/externallinks/") for n in lowered):
+        warnings.append(make("FILE_EXTERNAL_LINKS", file=name))
+    if any(n.startswith(("xl/embeddings/", "xl/activex/")) for n in lowered):
+        warnings.append(make("FILE_EMBEDDED_OBJECTS", file=name))
+    return Precheck(True, "xlsx", warnings, members)
+
+
+def _declared_entry_count(data: bytes) -> int | None:
+    """The member count in the end-of-central-directory record, before zipfile parses it all."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if at < 0 or at + 22 > len(data):
+        return None
+    count = int.from_bytes(data[at + 10 : at + 12], "little")
+    return None if count == 0xFFFF else count  # 0xFFFF: zip64, zipfile reads the real count
+
+
+def _check_directory(
+    infos: list[zipfile.ZipInfo], name: str, limits: Limits, members: dict[str, int]
+) -> Precheck | None:
+    """Member names, flags, methods and sizes, from the central directory alone."""
+    if len(infos) > limits.max_members:
+        return _bomb(
+            name, f"压缩包含 {len(infos)} 个部件，上限 {limits.max_members} 个", members
+        )
+    seen: set[str] = set()
+    for info in infos:
+        key = info.filename.lower()  # part names are case-insensitive in OOXML
+        if key in seen:
+            return _corrupt(name, f"压缩包内有重名的部件 {info.filename}", members)
+        seen.add(key)
+    total = 0
+    for info in infos:
+        if info.flag_bits & 0x41:  # traditional or strong encryption
+            return _reject("encrypted", make("FILE_ENCRYPTED", file=name), members)
+        if info.flag_bits & 0x20 or info.compress_type not in (
+            zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
+        ):
+            return _corrupt(
+                name,
+                f"部件 {info.filename} 使用了 Excel 不使用的压缩方式（{info.compress_type}）",
+                members,
+            )
+        size, packed = info.file_size, info.compress_size
+        if size > limits.max_member_bytes:
+            return _bomb(
+                name,
+                f"部件 {info.filename} 解压后 {_mb(size)} MB，"
+                f"超过单个部件上限 {_mb(limits.max_member_bytes)} MB",
+                members,
+            )
+        if size > limits.ratio_min_bytes and size > limits.max_ratio * packed:
+            ratio = f"{size / packed:.0f}" if packed else "无穷"
+            return _bomb(
+                name,
+                f"部件 {info.filename} 压缩后 {packed} 字节、解压后 {_mb(size)} MB，"
+                f"压缩比 {ratio} 倍，超过上限 {limits.max_ratio:g} 倍",
+                members,
+            )
+        total += size
+    if total > limits.max_total_bytes:
+        return _bomb(
+            name,
+            f"全部部件解压后共 {_mb(total)} MB，超过上限 {_mb(limits.max_total_bytes)} MB",
+            members,
+        )
+    return None
+
+
+def _locate_members(
+    data: bytes, infos: list[zipfile.ZipInfo], end_of_data: int
+) -> dict[str, int] | str:
+    """Where each member's data starts, or a Chinese detail if a local header is bad.
+
+    Checks what zipfile.open checks (signature, the name matching the directory) and, in
+    addition, that no member's data runs into the next member or the directory: overlapping
+    members are how the smallest zip bombs are built.
+    """
+    starts: dict[str, int] = {}
+    ordered = sorted(infos, key=lambda info: info.header_offset)
+    for i, info in enumerate(ordered):
+        at = info.header_offset
+        if at < 0 or at + 30 > len(data):
+            return f"部件 {info.filename} 的文件头损坏"
+        signature, flags, name_len, extra_len = _LOCAL_HEADER.unpack_from(data, at)
+        if signature != b"PK\x03\x04":
+            return f"部件 {info.filename} 的文件头损坏"
+        raw_name = data[at + 30 : at + 30 + name_len]
+        try:
+            local_name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+        except UnicodeDecodeError:
+            local_name = None
+        if local_name != info.orig_filename:
+            return f"部件 {info.filename} 的名称在目录和文件头中不一致"
+        start = at + 30 + name_len + extra_len
+        limit = ordered[i + 1].header_offset if i + 1 < len(ordered) else end_of_data
+        if start + info.compress_size > min(limit, len(data)):
+            return f"部件 {info.filename} 的数据与其他部件重叠或超出文件末尾"
+        starts[info.filename] = start
+    return starts
+
+
+def _member_chunks(data: bytes, info: zipfile.ZipInfo, start: int) -> Iterator[bytes]:
+    """The member's uncompressed bytes in chunks, never more than its declared size.
+
+    Raises _MemberError when the data ends early or the CRC-32 does not match (checked once
+    the whole member has been produced).
+    """
+    size = info.file_size
+    packed = memoryview(data)[start : start + info.compress_size]
+    produced = crc = 0
+    if info.compress_type == zipfile.ZIP_STORED:
+        for at in range(0, min(size, len(packed)), _CHUNK):
+            chunk = bytes(packed[at : min(at + _CHUNK, size)])
+            produced += len(chunk)
+            crc = zlib.crc32(chunk, crc)
+            yield chunk
+    else:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        at, step = 0, _FIRST_INPUT
+        pending: bytes | memoryview = b""
+        while produced < size and not inflater.eof:
+            if not pending:  # feed the next bounded piece (b"" at the end: drain the output)
+                pending = packed[at : at + step]
+                at, step = at + len(pending), _NEXT_INPUT
+            before = len(pending)
+            try:
+                chunk = inflater.decompress(pending, min(_CHUNK, size - produced))
+            except zlib.error as exc:
+                raise _MemberError(str(exc)) from exc
+            pending = inflater.unconsumed_tail
+            if chunk:
+                produced += len(chunk)
+                crc = zlib.crc32(chunk, crc)
+                yield chunk
+            elif len(pending) == before:
+                break  # no progress (input used up, or undecodable): the data ends early
+    if produced != size:
+        raise _MemberError(f"数据长度 {produced} 与声明的 {size} 不符")
+    if crc != info.CRC:
+        raise _MemberError("CRC-32 校验不符")
+
+
+def _member_bytes(data: bytes, info: zipfile.ZipInfo, start: int) -> bytes:
+    return b"".join(_member_chunks(data, info, start))
+
+
+def _small_member(data: bytes, info: zipfile.ZipInfo, start: int) -> bytes:
+    """A small member (<= _CHUNK out, <= _NEXT_INPUT in) in one bounded step, CRC checked."""
+    size = info.file_size
+    packed = data[start : start + info.compress_size]
+    if info.compress_type == zipfile.ZIP_STORED:
+        content = packed[:size]
+    else:
+        try:
+            content = zlib.decompressobj(-zlib.MAX_WBITS).decompress(packed, size)
+        except zlib.error as exc:
+            raise _MemberError(str(exc)) from exc
+    if len(content) != size:  # all input used and still short: the data ends early
+        raise _MemberError(f"数据长度 {len(content)} 与声明的 {size} 不符")
+    if zlib.crc32(content) != info.CRC:
+        raise _MemberError("CRC-32 校验不符")
+    return content
+
+
+def _check_parts(
+    data: bytes,
+    infos: list[zipfile.ZipInfo],
+    starts: dict[str, int],
+    name: str,
+    members: dict[str, int],
+) -> Precheck | None:
+    """ODS, Word/PowerPoint/xlsb, missing parts, and macros by member name."""
+    if 0 < members.get("mimetype", 0) <= 1024:
+        info = next(info for info in infos if info.filename == "mimetype")
+        try:
+            mimetype = _member_bytes(data, info, starts["mimetype"])
+        except _MemberError as exc:
+            return _corrupt(name, "部件 mimetype 无法解压，数据已损坏", members, exc)
+        if b"application/vnd.oasis.opendocument" in mimetype:
+            return _reject("ods", make("FILE_ODS", file=name), members)
+    if "xl/workbook.xml" not in members:
+        if "word/document.xml" in members:
+            detail = "这是 Word 文档（.docx），改了扩展名"
+        elif "ppt/presentation.xml" in members:
+            detail = "这是 PowerPoint 演示文稿（.pptx），改了扩展名"
+        elif "[Content_Types].xml" not in members:
+            detail = "缺少 [Content_Types].xml，不是 Office 文档"
+        elif "xl/workbook.bin" in members:
+            detail = "这是 Excel 二进制工作簿（.xlsb）"
+        else:
+            detail = "缺少工作簿部件 xl/workbook.xml"
+        return _reject("missing-parts", make("FILE_NOT_XLSX", file=name, detail=detail), members)
+    if "[Content_Types].xml" not in members:
+        return _reject(
+            "missing-parts",
+            make("FILE_NOT_XLSX", file=name, detail="缺少 [Content_Types].xml"),
+            members,
+        )
+    for member in members:
+        low = member.lower()
+        if low.endswith("vbaproject.bin") or low.startswith("xl/macrosheets/"):
+            return _reject("xlsm", make("FILE_MACROS", file=name, member=member), members)
+    return None
+
+
+def _scan_members(
+    data: bytes,
+    infos: list[zipfile.ZipInfo],
+    starts: dict[str, int],
+    name: str,
+    members: dict[str, int],
+) -> Precheck | None:
+    """Scan every XML member (by name or by its first bytes) for DTD/entity declarations.
+
+    [Content_Types].xml goes first; it is also where a macro-enabled workbook shows.
+    """
+    ordered = sorted(infos, key=lambda info: info.filename != "[Content_Types].xml")
+    for info in ordered:
+        if info.file_size == 0:
+            continue
+        content_types = info.filename == "[Content_Types].xml"
+        xml_named = content_types or info.filename.lower().endswith(_XML_SUFFIXES)
+        try:
+            problem, macros = _scan_member(data, info, starts[info.filename], xml_named,
+                                           content_types)
+        except _MemberError as exc:
+            return _corrupt(name, f"部件 {info.filename} 无法解压，数据已损坏", members, exc)
+        if problem is not None:
+            return _reject(
+                "dtd",
+                make("FILE_DTD", file=name, member=info.filename, detail=problem),
+                members,
+            )
+        if macros:
+            return _reject("xlsm", make("FILE_MACROS", file=name, member=info.filename), members)
+    return None
+
+
+def _scan_member(
+    data: bytes, info: zipfile.ZipInfo, start: int, xml_named: bool, find_macros: bool
+) -> tuple[str | None, bool]:
+    """Scan one member; a small XML member is inflated in one step, others in chunks."""
+    if xml_named and info.file_size <= _CHUNK and info.compress_size <= _NEXT_INPUT:
+        return _scan_chunks(_small_member(data, info, start), iter(()), xml_named, find_macros)
+    chunks = _member_chunks(data, info, start)
+    try:
+        return _scan_chunks(next(chunks, b""), chunks, xml_named, find_macros)
+    finally:
+        chunks.close()
+
+
+def _scan_chunks(
+    first: bytes, chunks: Iterator[bytes], xml_named: bool, find_macros: bool
+) -> tuple[str | None, bool]:
+    """(DTD problem or None, whether "macroEnabled" was seen) for one member's chunks.
+
+    A member that is neither named like XML nor starts like XML is not read past its
+    first chunk: no XML parser would accept it.
+    """
+    encoding = _sniff_encoding(first)
+    if encoding is None:  # not XML by its first bytes
+        if not xml_named:
+            return None, False
+        encoding = "bytes"
+    if encoding.startswith("refuse:"):
+        return encoding.removeprefix("refuse:"), False
+    macros = False
+    if encoding == "bytes":
+        tail = b""
+        for chunk in itertools.chain((first,), chunks):
+            window = tail + chunk if tail else chunk
+            if b"<!" in window and _DTD_BYTES.search(window):
+                return "DTD", macros
+            if find_macros and not macros:
+                macros = b"macroenabled" in window.lower()
+            tail = chunk[-_MACRO_OVERLAP:]
+        return None, macros
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    text_tail = ""
+    for chunk in itertools.chain((first,), chunks):
+        text = decoder.decode(chunk)
+        window = text_tail + text
+        if _DTD_TEXT.search(window):
+            return f"DTD（{encoding.upper()} 编码）", macros
+        if find_macros and not macros:
+            macros = "macroenabled" in window.lower()
+        text_tail = text[-_MACRO_OVERLAP:]
+    return None, macros
+
+
+def _sniff_encoding(first: bytes) -> str | None:
+    """How to scan a member: "bytes", a UTF-16 codec, "refuse:<why>", or None (not XML)."""
+    if first.startswith((b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")):
+        return "refuse:UTF-32 编码"
+    if first.startswith(b"\xff\xfe"):
+        return "utf-16-le"
+    if first.startswith(b"\xfe\xff"):
+        return "utf-16-be"
+    utf16 = _UTF16_NO_BOM.get(first[:2])
+    if utf16 is not None:
+        return utf16
+    if first.startswith(b"\x4c\x6f\xa7\x94"):  # "<?xm" in EBCDIC
+        return "refuse:EBCDIC 编码"
+    body = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
+    if not body or body[0] not in _XML_FIRST_BYTES:
+        return None
+    if first.startswith(_USUAL_DECLARATION):
+        return "bytes"
+    body = body.lstrip(b" \t\r\n")
+    if not body.startswith(b"<?xml"):
+        return "bytes"  # no declaration: UTF-8
+    end = body.find(b"?>")
+    if end < 0:
+        return "refuse:XML 声明不完整"
+    declaration = body[:end]
+    if b"encoding" not in declaration:
+        return "bytes"
+    declared = _ENCODING_DECL.search(declaration)
+    if declared is None:
+        return "refuse:XML 编码声明无法识别"
+    encoding = declared.group(1).decode("ascii").lower().replace("_", "-")
+    if encoding not in _ASCII_SAFE_ENCODINGS:
+        return f"refuse:声明为 {declared.group(1).decode('ascii')} 编码"
+    return "bytes"
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def _reject(kind: str, finding: Finding, members: dict[str, int] | None = None) -> Precheck:
+    return Precheck(False, kind, [finding], dict(members or {}))
+
+
+def _missing(name: str, detail: str) -> Precheck:
+    return _reject("missing", make("FILE_MISSING", file=name, detail=detail))
+
+
+def _too_large(name: str, size: int, limits: Limits) -> Precheck:
+    return _reject(
+        "too-large",
+        make("FILE_TOO_LARGE", file=name, size_mb=_mb(size), limit_mb=_mb(limits.max_file_bytes)),
+    )
+
+
+def _bomb(name: str, detail: str, members: dict[str, int]) -> Precheck:
+    return _reject("zip-bomb", make("FILE_ZIP_BOMB", file=name, detail=detail), members)
+
+
+def _corrupt(
+    name: str, detail: str, members: dict[str, int], exc: BaseException | None = None
+) -> Precheck:
+    extra = {"error": repr(exc)[:200]} if exc is not None else {}
+    return _reject("corrupt", make("FILE_CORRUPT", file=name, detail=detail, **extra), members)
+
+
+def _mb(size: int) -> float | int:
+    value = round(size / MB, 1)
+    return int(value) if value == int(value) else value
+
+
+__all__ = ["KINDS", "Limits", "Precheck", "precheck_bytes", "precheck_file"]
