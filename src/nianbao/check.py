@@ -120,7 +120,7 @@ def check_file(path: Path, **kwargs: Any) -> CheckResult:
         data = path.read_bytes()
     except OSError as exc:
         result = CheckResult(name, "", 0)
-        result.findings.append(make("FILE_MISSING", file=name, detail=_brief(exc)))
+        result.findings.append(make("FILE_MISSING", file=name, detail=os_reason(exc)))
         return result
     return check_bytes(data, name, **kwargs)
 
@@ -136,6 +136,17 @@ def exit_code(results: Iterable[CheckResult]) -> int:
     if UNUSABLE in statuses:
         return 2
     return 1 if INVALID in statuses else 0
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a path could not be read, in the clerk's words."""
+    if isinstance(exc, FileNotFoundError):
+        return "文件不存在"
+    if isinstance(exc, IsADirectoryError):
+        return "这是一个文件夹，不是文件"
+    if isinstance(exc, PermissionError):
+        return "没有读取权限"
+    return _brief(exc)
 
 
 def _brief(exc: BaseException) -> str:

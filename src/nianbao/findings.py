@@ -156,6 +156,29 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         Severity.ERROR,
         "{where}：{label}「{found}」不正确，{detail}",
     ),
+    # --- collection: is this file ours, from a unit we expect, for this year ---
+    "SIGNATURE_MISSING": (
+        Severity.ERROR,
+        "文件不是本办下发给贵单位的模板（没有下发签名，可能是自行下载或转来的空白模板），"
+        "请使用本办下发的模板重新填报",
+    ),
+    "SIGNED_BY_OTHER_OFFICE": (
+        Severity.ERROR,
+        "这是「{office}」下发的模板，不是「{ours}」下发的，请使用本办下发给贵单位的模板重新填报",
+    ),
+    "SIGNATURE_INVALID": (
+        Severity.ERROR,
+        "模板中的下发信息（单位、年度或模板版本）与下发时的签名不符，文件被改动过，"
+        "请使用本办下发的原始模板重新填报",
+    ),
+    "UNIT_UNKNOWN": (
+        Severity.ERROR,
+        "单位代码「{code}」（{name}）不在本次报送名单中，请与收集单位联系",
+    ),
+    "YEAR_MISMATCH": (
+        Severity.ERROR,
+        "报告年度为 {found}，本次收集的是 {expected} 年度的报告，请使用本年度下发的模板",
+    ),
     # --- values typed by the filler (R8 and reading) ---
     "VALUE_BLANK": (
         Severity.WARNING,
@@ -211,7 +234,90 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         "{where}（{where_label}）：{rule_text}。现为 {lhs_expr} = {lhs}，{rhs_expr} = {rhs}，"
         "相差 {diff}。请核对 {cells}",
     ),
+    # --- importing a published report (.docx/.html/text not made by nianbao) ---
+    "IMPORT_UNREADABLE": (
+        Severity.FATAL,
+        "{file}：无法作为年度报告读取（{detail}），请提供 Word（.docx）、网页（.html）或纯文本版本",
+    ),
+    "IMPORT_TABLE_MISSING": (
+        Severity.ERROR,
+        "{file}：未找到表格「{sheet}」，该表数据未读取",
+    ),
+    "IMPORT_ROW_MISSING": (
+        Severity.ERROR,
+        "{file}：表格「{sheet}」中未找到「{cell}」这一行，该行数据未读取",
+    ),
+    "IMPORT_ROW_CELLS": (
+        Severity.ERROR,
+        "{file}：表格「{sheet}」中「{cell}」这一行只有 {found} 个数据格，应为 {expected} 个，"
+        "该行数据未读取",
+    ),
+    "IMPORT_COLUMN_MISSING": (
+        Severity.WARNING,
+        "{file}：表格「{sheet}」的表头中未找到「{cell}」，已按官方格式的列顺序读取，请核对",
+    ),
+    "IMPORT_VALUE": (
+        Severity.ERROR,
+        "{file}：表格「{sheet}」中「{cell}」印为「{found}」，{detail}；{rule_text}",
+    ),
+    "IMPORT_VALUE_READ": (
+        Severity.WARNING,
+        "{file}：表格「{sheet}」中「{cell}」印为「{found}」，已按 {value} 读取（{detail}），请核对",
+    ),
+    "IMPORT_VALUE_BLANK": (
+        Severity.WARNING,
+        "{file}：表格「{sheet}」中「{cell}」为空白，按空白读取（未当作 0）",
+    ),
+    "IMPORT_VALUE_NA": (
+        Severity.INFO,
+        "{file}：表格「{sheet}」中「{cell}」印为「{found}」，按「不适用」读取",
+    ),
+    "IMPORT_SECTION_MISSING": (
+        Severity.WARNING,
+        "{file}：未找到「{label}」部分的标题，该部分文字未读取",
+    ),
+    "IMPORT_IDENTITY_MISSING": (
+        Severity.WARNING,
+        "{file}：未能从标题中识别{label}，请手工补充",
+    ),
+    "IMPORT_OLD_FORMAT": (
+        Severity.WARNING,
+        "{file}：报告年度 {year} 早于本格式的首个适用年度 {first_year}，"
+        "表格可能是旧格式，缺少的行和列请核对",
+    ),
 }
+
+
+# A short Chinese name per code: the "rule in plain words" of lists, tables and docs.
+TITLES: dict[str, str] = {
+    "FILE_MISSING": "文件不存在或无法打开", "FILE_EMPTY": "空文件", "FILE_TOO_LARGE": "文件过大",
+    "FILE_NOT_XLSX": "不是 Excel 工作簿", "FILE_CSV": "CSV 改扩展名", "FILE_HTML": "网页改扩展名",
+    "FILE_XLS": "旧版 .xls 格式", "FILE_ENCRYPTED": "设置了打开密码", "FILE_ODS": "ODS 格式",
+    "FILE_WPS_ET": "WPS .et 格式", "FILE_MACROS": "含宏",
+    "FILE_ZIP_BOMB": "内部数据异常（疑似压缩炸弹）",
+    "FILE_DTD": "含 DTD/实体声明", "FILE_CORRUPT": "文件损坏", "FILE_UNREADABLE": "无法读取",
+    "FILE_TIMEOUT": "读取超时或内存超限", "FILE_EXTERNAL_LINKS": "含外部链接",
+    "FILE_EMBEDDED_OBJECTS": "含嵌入对象", "FORM_UNKNOWN": "不是下发的模板",
+    "FORM_OTHER": "其他模板", "FORM_VERSION_MISMATCH": "模板版本不符",
+    "FORM_VERSION_COMPATIBLE": "模板版本不同但结构相同", "FORM_FINGERPRINT": "模板结构指纹不符",
+    "SHEET_MISSING": "缺少工作表", "LABEL_CHANGED": "表格文字被改动",
+    "FORMULA_CHANGED": "公式被改写", "CACHED_MISMATCH": "保存的计算结果不一致",
+    "CACHED_MISSING": "没有保存计算结果", "IDENTITY_MISSING": "单位信息未填写",
+    "IDENTITY_EDITED": "预填的单位信息被改动", "IDENTITY_INVALID": "单位信息不正确",
+    "SIGNATURE_MISSING": "不是本办下发的模板", "SIGNED_BY_OTHER_OFFICE": "其他单位下发的模板",
+    "SIGNATURE_INVALID": "下发信息被改动", "UNIT_UNKNOWN": "单位不在名单中",
+    "YEAR_MISMATCH": "报告年度不符", "VALUE_BLANK": "未填写",
+    "VALUE_NORMALISED": "已按数字读取（请确认）", "VALUE_NOT_APPLICABLE": "不适用",
+    "VALUE_NA_NOT_ALLOWED": "此处不能填不适用", "VALUE_TEXT": "不是数字",
+    "VALUE_NEGATIVE": "负数", "VALUE_FRACTION": "件数不是整数", "VALUE_TOO_LARGE": "数值过大",
+    "VALUE_FORMULA": "填报单元格中有公式", "VALUE_PICTURE": "填报单元格中有图片",
+    "VALUE_WRONG_TYPE": "不是数字", "TEXT_BLANK": "文字部分未填写", "UNBALANCED": "勾稽关系不平衡",
+}
+
+
+def title(code: str) -> str:
+    """The short Chinese name of a finding code (the code itself when it has none)."""
+    return TITLES.get(code, code)
 
 
 @dataclass(frozen=True)

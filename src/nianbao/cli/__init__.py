@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nianbao.cli import collect_commands, form_commands  # noqa: F401  (register commands)
 from nianbao.cli.app import app
-from nianbao.cli import form_commands  # noqa: F401  (registers template, fields, check)
 
 
 def main() -> None:

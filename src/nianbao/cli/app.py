@@ -45,8 +45,7 @@ def findings_table(findings: Iterable[Finding], title: str | None = None) -> Tab
     """Findings as a table, most severe first; a long run of one code collapses to a line."""
     table = Table(title=title, show_lines=False, expand=True, title_justify="left")
     table.add_column("级别", no_wrap=True)
-    table.add_column("位置", no_wrap=True)
-    table.add_column("问题")
+    table.add_column("问题（含位置）", overflow="fold")
     items = sorted(findings, key=lambda f: -f.severity.rank)
     counts = Counter(f.code for f in items)
     shown: Counter[str] = Counter()
@@ -55,11 +54,10 @@ def findings_table(findings: Iterable[Finding], title: str | None = None) -> Tab
             shown[f.code] += 1
             if shown[f.code] == COLLAPSE_AFTER:
                 rest = counts[f.code] - COLLAPSE_AFTER + 1
-                table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]", "…",
-                              f"同类问题另有 {rest} 处（用 --json 查看全部）")
+                table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]",
+                              f"……同类问题另有 {rest} 处（用 --json 查看全部）")
                 continue
             if shown[f.code] > COLLAPSE_AFTER:
                 continue
-        where = f"{f.sheet}!{f.cell}" if f.sheet and f.cell else (f.sheet or "")
-        table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]", where, f.message)
+        table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]", f.message)
     return table

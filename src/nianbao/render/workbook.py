@@ -145,8 +145,7 @@ class _Writer:
                 "format_columns": True, "format_rows": True,
             })
         self.write_meta()
-        first = self.sheets[self.layout.sheets[0].name]
-        first.activate()
+        self.wb.worksheets()[0].activate()
 
     def page(self, ws: Worksheet, spec: Any) -> None:
         for col, width in spec.widths.items():
@@ -209,13 +208,16 @@ class _Writer:
         rule: dict[str, Any]
         if cell.kind == COUNT and not na:
             rule = {"validate": "integer", "criteria": ">=", "value": 0,
-                    "input_title": "请填写件数", "input_message": "填写不小于 0 的整数，没有的填 0。",
-                    "error_title": "输入有误", "error_message": "件数应为不小于 0 的整数，没有的填 0。"}
+                    "input_title": "请填写件数",
+                    "input_message": "填写不小于 0 的整数，没有的填 0。",
+                    "error_title": "输入有误",
+                    "error_message": "件数应为不小于 0 的整数，没有的填 0。"}
         elif cell.kind == AMOUNT and not na:
             rule = {"validate": "decimal", "criteria": ">=", "value": 0,
                     "input_title": "请填写金额（万元）",
                     "input_message": "以万元为单位，填写不小于 0 的数，可保留小数，没有的填 0。",
-                    "error_title": "输入有误", "error_message": "金额应为不小于 0 的数（单位：万元）。"}
+                    "error_title": "输入有误",
+                    "error_message": "金额应为不小于 0 的数（单位：万元）。"}
         elif cell.kind in NUMERIC_KINDS:
             whole = f",{top}=INT({top})" if cell.kind == COUNT else ""
             markers = ",".join(f'{top}="{m}"' for m in NA_MARKERS)
@@ -268,6 +270,9 @@ class _Writer:
             value = cached[a.key]
             ws.write_formula(a.row, a.col, "=" + cell.excel, fmt,
                              float(value) if isinstance(value, Decimal) else value)
+            if cell.field in self.opts.marks:
+                ws.write_comment(a.row, a.col, self.opts.marks[cell.field],
+                                 {"x_scale": 2.2, "y_scale": 1.6, "font_name": self.font})
             if cell.role in ("check", "values", "unbalanced", "invalid"):
                 ws.conditional_format(a.ref, {"type": "cell", "criteria": "!=", "value": 0,
                                               "format": red})

@@ -104,7 +104,7 @@ class _Parser:
         return tok
 
     def expect(self, op: str) -> None:
-        kind, value = self.take()
+        _, value = self.take()
         if value != op:
             raise ExprError(f"“{self.text}”：应为“{op}”，实为“{value}”")
 
@@ -158,7 +158,7 @@ def evaluate_side(side: Side, lookup: Callable[[Ref], Number]) -> Number:
     total: Number = 0
     for sign, term in side.terms:
         value = term if isinstance(term, Decimal) else lookup(term)
-        total = total + sign * value if not isinstance(value, float) else float(total) + sign * value
+        total = (float(total) if isinstance(value, float) else total) + sign * value
     return _tidy(total)
 
 

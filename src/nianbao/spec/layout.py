@@ -155,8 +155,9 @@ def status_excel(n: str, m: str, b: str, scope: str = "") -> str:
     """Excel twin of status_text; n, m, b are cell references or expressions."""
     ok = (f'IF({b}>0,"{scope}校验通过，但有 "&{b}&" 个单元格未填写（没有的请填 0）",'
           f'"{scope}校验通过")')
-    bad = ((f'"{scope}"&' if scope else "") + f'IF({n}>0,"有 "&{n}&" 处不平衡","")&IF(AND({n}>0,{m}>0),"，","")'
-                 f'&IF({m}>0,"有 "&{m}&" 处填写有误","")&"，请查看标红单元格"')
+    bad = ((f'"{scope}"&' if scope else "")
+           + f'IF({n}>0,"有 "&{n}&" 处不平衡","")&IF(AND({n}>0,{m}>0),"，","")'
+           + f'&IF({m}>0,"有 "&{m}&" 处填写有误","")&"，请查看标红单元格"')
     return f"IF({n}+{m}=0,{ok},{bad})"
 
 

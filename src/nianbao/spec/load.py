@@ -236,7 +236,8 @@ class _Builder:
             self.unknown_keys(h, hp, {"id", "path", "kind"})
             hid = self.get(h, "id", hp, str)
             if hid is not None and not _SEGMENT.match(hid):
-                self.problem(f"{hp}.id", f"“{hid}”不是合法的标识（小写字母、数字、下划线，用点分隔）")
+                self.problem(f"{hp}.id",
+                             f"“{hid}”不是合法的标识（小写字母、数字、下划线，用点分隔）")
             out.append(Header(hid or "", self.strings(h, "path", hp),
                               self.get(h, "kind", hp, str, None, KINDS)))
         if not out:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from nianbao.findings import Finding, Severity, make
-from nianbao.rules.expr import Ref, Side, compress
 from nianbao.rules.evaluate import field_values, sides
+from nianbao.rules.expr import Ref, Side, compress
 from nianbao.spec.layout import layout_for
 from nianbao.spec.model import Form, RuleInstance
 

@@ -1,0 +1,224 @@
+"""Commands of a collection: init, distribute, collect, status, revalidate."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nianbao.cli.app import app, console, err_console, fail, print_json
+from nianbao.collect.distribute import distribute as distribute_units
+from nianbao.collect.intake import CHINA, expand_paths
+from nianbao.collect.intake import collect as collect_files
+from nianbao.collect.ledger import Ledger
+from nianbao.collect.revalidate import revalidate as revalidate_all
+from nianbao.collect.roster import RosterError, Unit, load_roster, subtree
+from nianbao.collect.status import STATE_WORDS, TIME_WORDS, unit_status
+from nianbao.collect.workspace import Workspace, WorkspaceError, init_workspace, open_workspace
+from nianbao.findings import title
+from nianbao.fsutil import atomic_write_text
+from nianbao.parallel import default_jobs
+from nianbao.spec.layout import layout_for
+from nianbao.spec.load import DEFAULT_FORM, SpecError, load_form
+
+WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w",
+                                               help="收集工作区文件夹（默认：当前文件夹）")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="并行进程数（默认：全部 CPU 核）")]
+JsonOption = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
+
+
+def open_all(root: Path) -> tuple[Workspace, Ledger, list[Unit]]:
+    """Workspace, ledger and validated roster (synced into the ledger), or exit 2."""
+    try:
+        ws = open_workspace(root)
+        units = load_roster(ws.roster_path)
+        load_form(ws.config.form)
+    except (WorkspaceError, RosterError, SpecError) as exc:
+        raise fail(str(exc)) from None
+    ledger = Ledger(ws.ledger_path)
+    ledger.sync_units(units)
+    return ws, ledger, units
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda n: None
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="新建的工作区文件夹")],
+    year: Annotated[int, typer.Option(help="报告年度（默认：去年）")] = date.today().year - 1,
+    office: Annotated[str, typer.Option(
+        help="收集单位名称，如“某区人民政府办公室”")] = "政务公开办",
+    office_code: Annotated[str, typer.Option(help="收集单位代码")] = "",
+    deadline: Annotated[str | None, typer.Option(help="报送截止日期，如 2023-01-20")] = None,
+    roster: Annotated[Path | None, typer.Option(help="报送单位名单（CSV 或 XLSX）")] = None,
+    form: Annotated[str, typer.Option(help="模板编号")] = DEFAULT_FORM,
+) -> None:
+    """新建收集工作区：配置、示例名单、签名密钥、台账。例：nianbao init 2022年报 --year 2022"""
+    try:
+        due = date.fromisoformat(deadline) if deadline else None
+    except ValueError:
+        raise fail(f"截止日期“{deadline}”应写作 2023-01-20 的形式") from None
+    try:
+        load_form(form)
+        if roster is not None:
+            load_roster(roster)
+        ws = init_workspace(folder, year=year, office=office, office_code=office_code,
+                            deadline=due, form=form, roster=roster)
+    except (WorkspaceError, RosterError, SpecError) as exc:
+        raise fail(str(exc)) from None
+    Ledger(ws.ledger_path).close()
+    console.print(f"已新建工作区 {folder}：{year} 年度，{office}。"
+                  f"请编辑 {ws.roster_path.name}（报送单位名单）后运行 nianbao distribute。")
+
+
+@app.command()
+def distribute(
+    workspace: WorkspaceOption = Path("."),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="输出文件夹（默认：工作区 outbox/）")] = None,
+    unit: Annotated[list[str] | None, typer.Option("--unit", help="只给这些单位代码生成")] = None,
+    under: Annotated[str | None, typer.Option("--under", help="只给此单位及其下级生成")] = None,
+    password: Annotated[str | None, typer.Option(help="工作表保护密码（只防误改）")] = None,
+) -> None:
+    """为名单中的每个单位生成预填并签名的模板，附清单（manifest）。"""
+    ws, ledger, units = open_all(workspace)
+    ledger.close()
+    if under:
+        units = subtree(units, under)
+    if unit:
+        wanted = set(unit)
+        missing = wanted - {u.code for u in units}
+        if missing:
+            raise fail(f"名单中没有这些单位代码：{'、'.join(sorted(missing))}")
+        units = [u for u in units if u.code in wanted]
+    layout = layout_for(load_form(ws.config.form))
+    outbox = out or ws.outbox
+    with progress_bar(len(units), "生成模板") as advance:
+        issued = distribute_units(layout, units, ws.config.year, ws.key, ws.config.office,
+                                  outbox, password=password, progress=advance)
+    console.print(f"已为 {len(issued)} 个单位生成模板：{outbox}（清单：manifest.csv）")
+
+
+@app.command()
+def collect(
+    paths: Annotated[list[Path], typer.Argument(help="回收的文件或文件夹")],
+    workspace: WorkspaceOption = Path("."),
+    jobs: JobsOption = 0,
+    received_at: Annotated[str | None, typer.Option(
+        help="收到时间（默认：现在），补录邮件等时用，如 2023-01-15T10:00")] = None,
+    no_feedback: Annotated[bool, typer.Option("--no-feedback", help="不生成反馈表和回执")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """回收文件入账：检查、核验签名与单位、存档、生成反馈表和回执。"""
+    ws, ledger, _ = open_all(workspace)
+    at = _iso(received_at) if received_at else None
+    files = list(expand_paths(paths))
+    with ledger, progress_bar(len(files), "回收入账", not as_json) as advance:
+        report = collect_files(ws, ledger, paths, jobs=jobs or default_jobs(), received_at=at,
+                               feedback=not no_feedback, progress=advance)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        table = Table(title=f"本次回收（第 {report.run_id} 批）", title_justify="left")
+        for col in ("文件", "结果", "单位", "错误", "提醒", "说明"):
+            table.add_column(col, overflow="fold")
+        words = {"valid": "[green]通过[/]", "invalid": "[red]有错误[/]",
+                 "rejected": "[bold red]未受理[/]"}
+        for it in report.items:
+            result = "重复（已收过）" if it["outcome"] == "duplicate" else words[it["status"]]
+            table.add_row(Path(it["path"]).name, result, it["unit"] or "", str(it["errors"]),
+                          str(it["warnings"]), title(it["reason"]) if it["reason"] else "")
+        console.print(table)
+        o = report.outcomes
+        console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
+                      f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {ws.feedback_dir}。")
+    statuses = report.statuses
+    raise typer.Exit(2 if statuses["rejected"] else 1 if statuses["invalid"] else 0)
+
+
+@app.command()
+def status(
+    workspace: WorkspaceOption = Path("."),
+    as_json: JsonOption = False,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="把催报名单导出为 CSV")] = None,
+    as_of: Annotated[str | None, typer.Option(help="按此时间判断是否逾期（默认：现在）")] = None,
+) -> None:
+    """各单位报送情况：未报送、有错误、通过；按时或逾期；催报名单。"""
+    ws, ledger, _ = open_all(workspace)
+    when = datetime.fromisoformat(_iso(as_of)) if as_of else None
+    with ledger:
+        report = unit_status(ledger, ws.config, when)
+    if csv_out:
+        atomic_write_text(csv_out, report.chase_csv())
+    if as_json:
+        print_json(report.to_dict())
+        return
+    table = Table(title=f"{ws.config.year} 年度报送情况（截至 {report.as_of}）",
+                  title_justify="left")
+    for col in ("单位代码", "单位名称", "状态", "时限", "错误", "提醒(未说明)", "说明"):
+        table.add_column(col, overflow="fold")
+    colour = {"valid": "green", "invalid": "red", "rejected": "red", "missing": "yellow"}
+    for u in report.units:
+        table.add_row(u.code, u.name, f"[{colour[u.state]}]{STATE_WORDS[u.state]}[/]",
+                      TIME_WORDS[u.timeliness], str(u.errors), f"{u.warnings}({u.unexplained})",
+                      _short(u.why))
+    console.print(table)
+    t = report.totals
+    console.print(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
+                  f"未受理 {t['rejected']}，未报送 {t['missing']}；逾期报送 {t['late']}，"
+                  f"逾期未报 {t['overdue']}。名单外或无法识别的文件 {t['unattributed_files']} 个。")
+    if csv_out:
+        console.print(f"催报名单已导出：{csv_out}")
+
+
+@app.command()
+def revalidate(
+    workspace: WorkspaceOption = Path("."),
+    jobs: JobsOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """用当前规则重新校验台账中的全部提交，并列出结论的变化。"""
+    ws, ledger, _ = open_all(workspace)
+    with ledger:
+        total = sum(1 for _ in ledger.rows())
+        with progress_bar(total, "重新校验", not as_json) as advance:
+            report = revalidate_all(ws, ledger, jobs=jobs or default_jobs(), progress=advance)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    console.print(f"重新校验 {report.checked} 份提交，结论有变化的 {len(report.changes)} 份。")
+    for c in report.changes:
+        added = "、".join(x["code"] for x in c["added"]) or "无"
+        removed = "、".join(x["code"] for x in c["removed"]) or "无"
+        console.print(f"  #{c['submission']} {c['file']}（{c['unit'] or '未识别'}）："
+                      f"{c['status_before']} → {c['status_after']}；新增 {added}；消除 {removed}")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso(text: str | None) -> str:
+    """A user-given time as ISO with China's offset when none is given."""
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        raise fail(f"时间“{text}”应写作 2023-01-15 或 2023-01-15T10:00 的形式") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=CHINA)
+    return moment.isoformat(timespec="seconds")

@@ -1,0 +1,1 @@
+"""Collection: the workspace, the roster, distribution, intake into the ledger, feedback."""

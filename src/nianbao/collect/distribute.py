@@ -1,0 +1,125 @@
+"""Distribute: one personalised, signed template per unit of the roster, with a manifest.
+
+A template is rendered once per run; each unit's copy only differs in its identity and
+signature, so those are patched into the rendered package instead of rendering it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+from xml.sax.saxutils import escape
+
+from nianbao.collect.naming import inside, unique
+from nianbao.collect.roster import Unit
+from nianbao.collect.signing import key_id, sign
+from nianbao.fsutil import atomic_write, atomic_write_text
+from nianbao.render.workbook import RenderOptions, meta_values, render
+from nianbao.spec.layout import Layout
+
+
+def issue_options(layout: Layout, identity: Mapping[str, Any], key: bytes, office: str,
+                  **extra: Any) -> RenderOptions:
+    """Render options for a copy issued to one unit: identity locked, _meta signed."""
+    opts = RenderOptions(identity=dict(identity), lock_identity=True, **extra)
+    meta = meta_values(layout, opts)
+    meta["office"] = f"{office}#{key_id(key)}"
+    meta["signature"] = sign(key, meta)
+    opts.meta = {"office": meta["office"], "signature": meta["signature"],
+                 **{k: v for k, v in (extra.get("meta") or {}).items()}}
+    return opts
+
+
+def template_name(unit: Unit, year: int) -> str:
+    return f"{unit.name}-{year}年政府信息公开工作年度报告.xlsx"
+
+
+@dataclass
+class Issued:
+    unit: Unit
+    path: Path
+    sha256: str
+
+
+class Personaliser:
+    """Make per-unit copies fast: render once with placeholder identity, then swap the
+    placeholders for each unit's values inside the package (same bytes as rendering)."""
+
+    PLACE: ClassVar[dict[str, str]] = {"unit.code": "\u2060NB-CODE\u2060",
+                                       "unit.name": "\u2060NB-NAME\u2060"}
+    SIG = "\u2060NB-SIGNATURE\u2060"
+
+    def __init__(self, layout: Layout, year: int, key: bytes, office: str,
+                 password: str | None = None) -> None:
+        self.layout, self.year, self.key, self.office = layout, year, key, office
+        self.password = password
+        identity = {**self.PLACE, "year": year}
+        opts = RenderOptions(identity=identity, lock_identity=True, password=password,
+                             meta={"office": f"{office}#{key_id(key)}", "signature": self.SIG})
+        self.base = render(layout, opts)
+        self.members = _read_zip(self.base)
+        self.patched = [n for n, data in self.members
+                        if any(p.encode() in data for p in (*self.PLACE.values(), self.SIG))]
+
+    def copy_for(self, unit: Unit) -> bytes:
+        identity = {"unit.code": unit.code, "unit.name": unit.name, "year": self.year}
+        opts = issue_options(self.layout, identity, self.key, self.office,
+                             password=self.password)
+        swaps = {self.PLACE["unit.code"]: unit.code, self.PLACE["unit.name"]: unit.name,
+                 self.SIG: opts.meta["signature"]}
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in self.members:
+                if name in self.patched:
+                    text = data.decode("utf-8")
+                    for placeholder, value in swaps.items():
+                        text = text.replace(placeholder, escape(value))
+                    data = text.encode("utf-8")
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data)
+        return out.getvalue()
+
+
+def _read_zip(data: bytes) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def distribute(layout: Layout, units: list[Unit], year: int, key: bytes, office: str,
+               outbox: Path, *, password: str | None = None,
+               progress: Callable[[int], None] | None = None) -> list[Issued]:
+    """Write one signed template per unit into `outbox`, plus manifest.csv/.json."""
+    personaliser = Personaliser(layout, year, key, office, password)
+    taken: set[Path] = set()
+    issued = []
+    for unit in units:
+        data = personaliser.copy_for(unit)
+        path = unique(inside(outbox, template_name(unit, year)), taken)
+        atomic_write(path, data)
+        issued.append(Issued(unit, path, hashlib.sha256(data).hexdigest()))
+        if progress:
+            progress(1)
+    write_manifest(outbox, issued, layout, year)
+    return issued
+
+
+def write_manifest(outbox: Path, issued: list[Issued], layout: Layout, year: int) -> None:
+    rows = [{"unit_code": i.unit.code, "unit_name": i.unit.name, "file": i.path.name,
+             "sha256": i.sha256} for i in issued]
+    atomic_write_text(outbox / "manifest.json", json.dumps(
+        {"form": layout.form.id, "version": layout.form.version, "year": year,
+         "fingerprint": layout.fingerprint, "files": rows}, ensure_ascii=False, indent=2))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["单位代码", "单位名称", "文件", "SHA-256"])
+    for r in rows:
+        writer.writerow([r["unit_code"], r["unit_name"], r["file"], r["sha256"]])
+    atomic_write(outbox / "manifest.csv", ("\ufeff" + buf.getvalue()).encode("utf-8"))

@@ -1,0 +1,259 @@
+"""Collect: take returned files into the ledger, judged, with feedback for the filler.
+
+Each file is checked (the same pipeline as `nianbao check`), its signature and issued
+identity verified against this workspace, then stored as an immutable submission: the
+original bytes content-addressed, the verdict, the findings. Workers (one per core) read
+and judge; only this process writes the ledger, in batches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from nianbao import __version__
+from nianbao.check import UNUSABLE, CheckResult, check_bytes, os_reason
+from nianbao.collect import store
+from nianbao.collect.ledger import DUPLICATE, REJECTED, Intake, Ledger, Verdict
+from nianbao.collect.signing import key_id, verify
+from nianbao.collect.workspace import Workspace
+from nianbao.findings import Finding, Severity, blocking, make
+from nianbao.parallel import pmap
+from nianbao.read.normalise import to_json
+from nianbao.spec.model import Form
+
+ENGINE = f"nianbao {__version__}"
+CHINA = timezone(timedelta(hours=8))
+BATCH = 64
+SIGNATURE_CODES = {"unsigned": "SIGNATURE_MISSING", "other-office": "SIGNED_BY_OTHER_OFFICE",
+                   "forged": "SIGNATURE_INVALID"}
+
+
+def now_iso() -> str:
+    return datetime.now(CHINA).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What judging a file needs; plain data so that it can be sent to worker processes."""
+
+    key: bytes
+    year: int
+    form_id: str
+    office: str
+    units: dict[str, str]                 # roster: code -> name
+    store_dir: str
+    feedback_dir: str | None              # None: write no feedback
+    block_unexplained: bool = False
+    received_at: str = ""
+
+    @classmethod
+    def of(cls, ws: Workspace, units: dict[str, str], *, feedback: bool = True,
+           received_at: str = "") -> Context:
+        return cls(ws.key, ws.config.year, ws.config.form, ws.config.office, units,
+                   str(ws.store_dir), str(ws.feedback_dir) if feedback else None,
+                   ws.config.block_unexplained_warnings, received_at)
+
+    @property
+    def office_tag(self) -> str:
+        """What issued templates carry as `office`: the name and the key's public id."""
+        return f"{self.office}#{key_id(self.key)}"
+
+
+# -- judging one file ----------------------------------------------------------------------
+
+def judge(result: CheckResult, ctx: Context) -> Verdict:
+    """Turn a check result into this collection's verdict: valid, invalid or rejected."""
+    findings = list(result.findings)
+    sub = result.submission
+    form = result.form
+    reason = next((f.code for f in findings if f.severity == Severity.FATAL), None)
+    signature = None
+    unit_code = year = None
+    if result.status != UNUSABLE and sub is not None:
+        unit_code = result.identity.get("unit.code")
+        year = result.identity.get("year")
+        signature = verify(ctx.key, sub.meta)
+        if signature != "ok":
+            code = SIGNATURE_CODES[signature]
+            findings.append(make(code, file=result.file,
+                                 office=sub.meta.get("office", "").rpartition("#")[0] or "未知",
+                                 ours=ctx.office))
+            reason = reason or code
+        if any(f.code == "IDENTITY_EDITED" for f in findings):
+            reason = reason or "IDENTITY_EDITED"
+        if unit_code not in ctx.units:
+            findings.append(make("UNIT_UNKNOWN", file=result.file, code=unit_code or "（空）",
+                                 name=result.identity.get("unit.name") or ""))
+            reason = reason or "UNIT_UNKNOWN"
+        if year != ctx.year:
+            findings.append(make("YEAR_MISMATCH", file=result.file, found=year or "（空）",
+                                 expected=ctx.year))
+            reason = reason or "YEAR_MISMATCH"
+    explained = 0
+    if form is not None:
+        findings, explained = explain(findings, form, result.values)
+    warnings = sum(f.severity == Severity.WARNING for f in findings)
+    errors = sum(f.severity.rank >= Severity.ERROR.rank for f in findings)
+    if reason:
+        status = "rejected"
+    elif blocking(findings) or (ctx.block_unexplained and warnings > explained):
+        status = "invalid"
+    else:
+        status = "valid"
+    identity = {k: to_json(v) for k, v in result.identity.items()}
+    return Verdict(
+        status=status, reason=reason, unit_code=unit_code, year=year,
+        form_id=form.id if form else (sub.meta.get("form_id") if sub else None),
+        form_version=(sub.meta.get("form_version") if sub else None) or None,
+        signature=signature,
+        record={"identity": identity,
+                "values": {k: to_json(v) for k, v in result.values.items()}},
+        findings=[f.to_dict() for f in findings], errors=errors, warnings=warnings,
+        explained=explained, engine=f"{ENGINE}; {form.id} {form.version}" if form else ENGINE)
+
+
+def explain(findings: list[Finding], form: Form, values: dict[str, Any]
+            ) -> tuple[list[Finding], int]:
+    """Attach the filler's 说明 of a table to each warning on that table's sheet."""
+    notes = {t.sheet: str(values.get(t.note.id) or "").strip()
+             for t in form.tables if t.note}
+    out, count = [], 0
+    for f in findings:
+        text = notes.get(f.sheet or "")
+        if f.severity == Severity.WARNING and text:
+            brief = text if len(text) <= 120 else text[:117] + "…"
+            f = Finding(f.code, f.severity, f"{f.message}（填报单位说明：{brief}）", f.file,
+                        f.sheet, f.cell, f.field, f.rule, {**f.values, "explanation": text})
+            count += 1
+        out.append(f)
+    return out, count
+
+
+# -- one file, in a worker -------------------------------------------------------------------
+
+_CTX: Context | None = None
+_KNOWN: frozenset[str] = frozenset()
+
+
+def _init_worker(ctx: Context, known: frozenset[str]) -> None:
+    global _CTX, _KNOWN
+    _CTX, _KNOWN = ctx, known
+
+
+def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = frozenset()
+                ) -> Intake:
+    """Read, store, check and judge one file; write its feedback and receipt."""
+    from nianbao.collect.feedback import write_outputs
+
+    ctx = ctx or _CTX
+    assert ctx is not None
+    name = os.path.basename(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        finding = make("FILE_MISSING", file=path, detail=os_reason(exc))
+        return Intake(path, name, "", 0, "", verdict=_unreadable(finding))
+    sha, rel = store.put(Path(ctx.store_dir), data)
+    if sha in known:
+        return Intake(path, name, sha, len(data), rel)
+    result = check_bytes(data, name, expected_form=ctx.form_id)
+    verdict = judge(result, ctx)
+    intake = Intake(path, name, sha, len(data), rel, verdict=verdict)
+    if ctx.feedback_dir:
+        intake.outputs = write_outputs(result, verdict, ctx, Path(ctx.feedback_dir))
+    return intake
+
+
+def _unreadable(finding: Finding) -> Verdict:
+    return Verdict("rejected", finding.code, None, None, None, None, None, {}, [finding.to_dict()],
+                   1, 0, 0, ENGINE)
+
+
+# -- a whole collect run ---------------------------------------------------------------------
+
+@dataclass
+class CollectReport:
+    run_id: int
+    files: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)   # stored/rejected/duplicate
+    statuses: Counter[str] = field(default_factory=Counter)   # valid/invalid/rejected
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "files": self.files, "outcomes": dict(self.outcomes),
+                "statuses": dict(self.statuses), "items": self.items}
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given, folders walked (sorted); office lock files and hidden files skipped."""
+    for p in paths:
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for f in sorted(files):
+                    if not (f.startswith(".") or f.startswith("~$")):
+                        yield Path(root) / f
+        else:
+            yield p
+
+
+def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int = 1,
+            received_at: str | None = None, feedback: bool = True,
+            progress: Callable[[int], None] | None = None) -> CollectReport:
+    """Take every file under `paths` into the ledger; nothing is dropped."""
+    at = received_at or now_iso()
+    units = {u.code: u.name for u in ledger.units()}
+    ctx = Context.of(ws, units, feedback=feedback, received_at=at)
+    files = [str(p) for p in expand_paths(paths)]
+    run_id = ledger.start_run("collect", at, {"paths": [str(p) for p in paths]})
+    report = CollectReport(run_id)
+    known = frozenset(ledger.known_hashes())
+    batch: list[Intake] = []
+
+    def flush() -> None:
+        for it, (outcome, sid) in zip(batch, ledger.add_intakes(batch, run_id, at), strict=True):
+            report.outcomes[outcome] += 1
+            v = it.verdict
+            if outcome != DUPLICATE and v is not None:
+                report.statuses[v.status] += 1
+            report.items.append({
+                "path": it.path, "outcome": outcome, "submission": sid or None,
+                "status": v.status if v and outcome != DUPLICATE else None,
+                "unit": v.unit_code if v else None, "reason": v.reason if v else None,
+                "errors": v.errors if v else 0, "warnings": v.warnings if v else 0,
+                **it.outputs})
+        batch.clear()
+
+    for it in _run(files, ctx, known, jobs):
+        report.files += 1
+        if not it.sha256:  # unreadable path: no bytes to keep, recorded all the same
+            ledger.add_sighting(run_id, it.path, None, REJECTED, at)
+            report.outcomes[REJECTED] += 1
+            report.statuses["rejected"] += 1
+            report.items.append({"path": it.path, "outcome": REJECTED, "submission": None,
+                                 "status": "rejected", "unit": None,
+                                 "reason": it.verdict.reason if it.verdict else None,
+                                 "errors": 1, "warnings": 0})
+        else:
+            batch.append(it)
+        if len(batch) >= BATCH:
+            flush()
+        if progress:
+            progress(1)
+    flush()
+    ledger.finish_run(run_id, now_iso(), {"files": report.files, **report.outcomes})
+    return report
+
+
+def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int) -> Iterator[Intake]:
+    return pmap(_intake_in_worker, files, jobs, _init_worker, (ctx, known))
+
+
+def _intake_in_worker(path: str) -> Intake:
+    return intake_path(path, None, _KNOWN)

@@ -1,0 +1,41 @@
+"""File names a clerk recognises, that can never escape their folder."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+_BAD = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+             *(f"LPT{i}" for i in range(1, 10))}
+
+
+def safe_name(text: str, max_len: int = 80) -> str:
+    """A single path component: no separators, control characters, leading dots or
+    Windows-reserved names; trimmed to `max_len` characters."""
+    text = unicodedata.normalize("NFC", str(text))
+    text = _BAD.sub("_", text).strip().strip(".")
+    text = re.sub(r"\s+", " ", text)
+    if not text or text.upper().split(".")[0] in _RESERVED:
+        text = "_" + text
+    return text[:max_len].rstrip(" .") or "_"
+
+
+def inside(folder: Path, *parts: str) -> Path:
+    """folder/part/... with every part made safe; guaranteed to stay under `folder`."""
+    path = folder.joinpath(*(safe_name(p) for p in parts))
+    resolved_root = folder.resolve()
+    if resolved_root not in path.resolve().parents and path.resolve() != resolved_root:
+        raise ValueError(f"路径越出了输出文件夹：{path}")
+    return path
+
+
+def unique(path: Path, taken: set[Path]) -> Path:
+    """`path`, or `path` with " (2)", " (3)" ... when already taken in this run."""
+    candidate, n = path, 1
+    while candidate in taken:
+        n += 1
+        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+    taken.add(candidate)
+    return candidate

@@ -1,0 +1,152 @@
+"""Where the collection stands: per unit, returned or not, valid or not, on time or late.
+
+State of a unit (its submissions for the collection's year):
+- valid    a valid submission exists; the latest valid one counts (warnings explained or not);
+- invalid  returned, but every usable submission has blocking errors;
+- rejected returned, but every file was refused (wrong year, another office's template ...);
+- missing  nothing returned.
+Timeliness is judged by the first file received from the unit (a correction sent after
+the deadline does not make a unit late): on_time / late; with nothing returned, pending
+before the deadline and overdue after it. Deadlines are inclusive, in China time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from nianbao.collect.intake import CHINA
+from nianbao.collect.ledger import Ledger, Row
+from nianbao.collect.workspace import Config
+
+STATE_WORDS = {"valid": "通过", "invalid": "有错误", "rejected": "未受理", "missing": "未报送"}
+TIME_WORDS = {"on_time": "按时", "late": "逾期报送", "pending": "未到截止日期",
+              "overdue": "已逾期未报送"}
+
+
+@dataclass
+class UnitStatus:
+    code: str
+    name: str
+    parent: str
+    contact: str
+    deadline: str | None
+    state: str
+    timeliness: str
+    submissions: int = 0
+    first_received_at: str | None = None
+    counting: dict[str, Any] | None = None   # the submission that counts (or the latest)
+    errors: int = 0
+    warnings: int = 0
+    unexplained: int = 0
+    why: str = ""
+    newer_invalid: bool = False
+
+
+@dataclass
+class StatusReport:
+    year: int
+    as_of: str
+    units: list[UnitStatus]
+    unattributed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        t = {"units": len(self.units)}
+        for key in ("valid", "invalid", "rejected", "missing"):
+            t[key] = sum(u.state == key for u in self.units)
+        for key in ("on_time", "late", "pending", "overdue"):
+            t[key] = sum(u.timeliness == key for u in self.units)
+        t["valid_with_unexplained_warnings"] = sum(u.state == "valid" and u.unexplained > 0
+                                                   for u in self.units)
+        t["unattributed_files"] = len(self.unattributed)
+        return t
+
+    @property
+    def chase(self) -> list[UnitStatus]:
+        return [u for u in self.units if u.state != "valid"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"year": self.year, "as_of": self.as_of, "totals": self.totals,
+                "units": [asdict(u) for u in self.units],
+                "chase": [{"code": u.code, "name": u.name, "contact": u.contact,
+                           "state": u.state, "timeliness": u.timeliness, "why": u.why}
+                          for u in self.chase],
+                "unattributed": self.unattributed}
+
+    def chase_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["单位代码", "单位名称", "上级单位", "联系人", "状态", "时限", "截止日期",
+                    "原因"])
+        for u in self.chase:
+            w.writerow([u.code, u.name, u.parent, u.contact, STATE_WORDS[u.state],
+                        TIME_WORDS[u.timeliness], u.deadline or "", u.why])
+        return "\ufeff" + buf.getvalue()  # BOM: Excel opens UTF-8 CSV correctly
+
+
+def unit_status(ledger: Ledger, config: Config, as_of: datetime | None = None) -> StatusReport:
+    as_of = as_of or datetime.now(CHINA)
+    units = ledger.units()
+    codes = {u.code for u in units}
+    by_unit: dict[str, list[Row]] = {}
+    unattributed = []
+    for row in ledger.rows():
+        v = row.verdict
+        if row.kind != "workbook":
+            continue
+        if v.unit_code in codes and (v.year == config.year or v.status == "rejected"):
+            by_unit.setdefault(v.unit_code, []).append(row)  # type: ignore[arg-type]
+        elif v.status == "rejected":
+            unattributed.append({"submission": row.id, "file": row.file_name,
+                                 "received_at": row.received_at, "reason": v.reason,
+                                 "unit": v.unit_code})
+    out = []
+    for u in units:
+        rows = by_unit.get(u.code, [])
+        deadline = u.deadline or config.deadline
+        out.append(_one(u.code, u.name, u.parent, u.contact, deadline, rows, as_of))
+    return StatusReport(config.year, as_of.isoformat(timespec="seconds"), out, unattributed)
+
+
+def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
+         rows: list[Row], as_of: datetime) -> UnitStatus:
+    s = UnitStatus(code, name, parent, contact, deadline.isoformat() if deadline else None,
+                   "missing", "pending", submissions=len(rows))
+    if rows:
+        s.first_received_at = rows[0].received_at
+        first = datetime.fromisoformat(rows[0].received_at).astimezone(CHINA).date()
+        s.timeliness = "late" if deadline and first > deadline else "on_time"
+    elif deadline and as_of.astimezone(CHINA).date() > deadline:
+        s.timeliness = "overdue"
+    valid = [r for r in rows if r.verdict.status == "valid"]
+    invalid = [r for r in rows if r.verdict.status == "invalid"]
+    if valid:
+        s.state, counting = "valid", valid[-1]
+        s.newer_invalid = bool(invalid) and invalid[-1].id > counting.id
+        if s.newer_invalid:
+            s.why = "之后又报送的文件有错误，仍以此前通过的文件为准"
+    elif invalid:
+        s.state, counting = "invalid", invalid[-1]
+        s.why = _first_error(counting)
+    elif rows:
+        s.state, counting = "rejected", rows[-1]
+        s.why = _first_error(counting)
+    else:
+        s.why = "尚未报送"
+        return s
+    v = counting.verdict
+    s.counting = {"submission": counting.id, "file": counting.file_name,
+                  "sha256": counting.sha256, "received_at": counting.received_at}
+    s.errors, s.warnings, s.unexplained = v.errors, v.warnings, v.warnings - v.explained
+    return s
+
+
+def _first_error(row: Row) -> str:
+    for f in row.verdict.findings:
+        if f["severity"] in ("fatal", "error"):
+            return str(f["message"])
+    return row.verdict.reason or ""
