@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from nianbao.cli import collect_commands, form_commands  # noqa: F401  (register commands)
+from nianbao.cli import (  # noqa: F401  (importing registers the commands)
+    collect_commands,
+    form_commands,
+    publish_commands,
+)
 from nianbao.cli.app import app
 
 

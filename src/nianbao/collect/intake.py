@@ -26,6 +26,7 @@ from nianbao.findings import Finding, Severity, blocking, make
 from nianbao.parallel import pmap
 from nianbao.read.normalise import to_json
 from nianbao.spec.model import Form
+from nianbao.validate.rules import check_rules
 
 ENGINE = f"nianbao {__version__}"
 CHINA = timezone(timedelta(hours=8))
@@ -51,13 +52,22 @@ class Context:
     feedback_dir: str | None              # None: write no feedback
     block_unexplained: bool = False
     received_at: str = ""
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit -> last year
+
 
     @classmethod
     def of(cls, ws: Workspace, units: dict[str, str], *, feedback: bool = True,
-           received_at: str = "") -> Context:
+           received_at: str = "", ledger: Ledger | None = None) -> Context:
+        previous = {}
+        if ledger is not None:
+            from nianbao.merge.export import records
+            from nianbao.spec.load import load_form
+
+            previous = {r.unit_code: r.values for r in
+                        records(ledger, load_form(ws.config.form), ws.config.year - 1)}
         return cls(ws.key, ws.config.year, ws.config.form, ws.config.office, units,
                    str(ws.store_dir), str(ws.feedback_dir) if feedback else None,
-                   ws.config.block_unexplained_warnings, received_at)
+                   ws.config.block_unexplained_warnings, received_at, previous)
 
     @property
     def office_tag(self) -> str:
@@ -95,6 +105,9 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
             findings.append(make("YEAR_MISMATCH", file=result.file, found=year or "（空）",
                                  expected=ctx.year))
             reason = reason or "YEAR_MISMATCH"
+    if form is not None and result.status != UNUSABLE and unit_code in ctx.previous:
+        findings += check_rules(form, result.values, file=result.file, cross_year_only=True,
+                                previous=ctx.previous[unit_code])
     explained = 0
     if form is not None:
         findings, explained = explain(findings, form, result.values)
@@ -209,7 +222,7 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
     """Take every file under `paths` into the ledger; nothing is dropped."""
     at = received_at or now_iso()
     units = {u.code: u.name for u in ledger.units()}
-    ctx = Context.of(ws, units, feedback=feedback, received_at=at)
+    ctx = Context.of(ws, units, feedback=feedback, received_at=at, ledger=ledger)
     files = [str(p) for p in expand_paths(paths)]
     run_id = ledger.start_run("collect", at, {"paths": [str(p) for p in paths]})
     report = CollectReport(run_id)

@@ -54,7 +54,7 @@ def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1,
                progress: Callable[[int], None] | None = None) -> RevalidateReport:
     at = now_iso()
     units = {u.code: u.name for u in ledger.units()}
-    ctx = Context.of(ws, units, feedback=False)
+    ctx = Context.of(ws, units, feedback=False, ledger=ledger)
     rows = {r.id: r for r in ledger.rows() if r.kind == "workbook"}
     run_id = ledger.start_run("revalidate", at)
     report = RevalidateReport(run_id)

@@ -45,6 +45,8 @@ class RenderOptions:
     meta: Mapping[str, str] = field(default_factory=dict)      # extra _meta entries
     marks: Mapping[str, str] = field(default_factory=dict)     # field id -> comment (feedback)
     before: Callable[[Workbook, Callable[[str], Any]], None] | None = None  # extra first sheet
+    after: Callable[[Workbook, Callable[[str], Any]], None] | None = None   # extra last sheets
+    lock_inputs: bool = False           # a read-only copy (merged totals): nothing to fill
 
 
 def render(layout: Layout, options: RenderOptions | None = None) -> bytes:
@@ -120,6 +122,9 @@ class _Writer:
                          "num_format": num or "@"},
             "identity_locked": {**box, "bg_color": LOCKED_FILL, "align": "left",
                                 "num_format": num or "@"},
+            "locked": {**box, "bg_color": LOCKED_FILL, "align": "center",
+                       "num_format": num or "General"},
+            "locked_text": {**box, "bg_color": LOCKED_FILL, "align": "left", "valign": "top"},
             "marked": {**box, "bg_color": "#FFC7CE", "locked": False, "align": "center",
                        "num_format": num or "General", "border_color": "#C00000"},
             "marked_text": {**box, "bg_color": "#FFC7CE", "locked": False, "align": "left",
@@ -144,6 +149,8 @@ class _Writer:
                 "select_locked_cells": True, "select_unlocked_cells": True,
                 "format_columns": True, "format_rows": True,
             })
+        if self.opts.after:
+            self.opts.after(self.wb, self.fmt)
         self.write_meta()
         self.wb.worksheets()[0].activate()
 
@@ -178,7 +185,7 @@ class _Writer:
             value = values.get(fid)
             style = self.input_style(cell, fid)
             self.put(cell.area, value, self.fmt(style))
-            if not style.startswith("identity_locked"):
+            if not style.startswith(("identity_locked", "locked")):
                 self.validate(cell)
             if fid in opts.marks:
                 ws = self.sheets[cell.area.sheet]
@@ -195,6 +202,8 @@ class _Writer:
                 return "identity_locked:" + ("0" if kind == YEAR else "@")
             return "identity:" + ("0" if kind == YEAR else "@")
         num = {COUNT: "0", AMOUNT: "General"}.get(kind, "")
+        if self.opts.lock_inputs:
+            return "locked_text" if kind in (TEXT, CODE) else "locked:" + num
         marked = fid in self.opts.marks
         if kind in (TEXT, CODE):
             return "marked_text" if marked else "input_text"

@@ -13,14 +13,16 @@ from nianbao.spec.model import Form, RuleInstance
 
 
 def check_rules(form: Form, values: Mapping[str, Any], *, file: str | None = None,
-                previous: Mapping[str, Any] | None = None) -> list[Finding]:
+                previous: Mapping[str, Any] | None = None,
+                cross_year_only: bool = False) -> list[Finding]:
     """One finding per failing rule instance. Cross-year rules run only with `previous`
-    (the same unit's record for the year before)."""
+    (the same unit's record for the year before); `cross_year_only` runs only those."""
     full = field_values(form, values)
     prev = field_values(form, previous) if previous is not None else None
     findings = []
     for inst in form.instances:
-        if inst.rule.cross_year and prev is None:
+        if (inst.rule.cross_year and prev is None) or (cross_year_only
+                                                       and not inst.rule.cross_year):
             continue
         lhs, rhs = sides(inst, full, prev)
         if lhs != rhs:

@@ -1,0 +1,1 @@
+"""Merging the units' figures into area totals, and exporting the ledger."""

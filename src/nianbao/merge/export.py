@@ -1,0 +1,169 @@
+"""Export the ledger as tables: long (one row per unit and field) or wide (one row per unit).
+
+Each unit contributes the submission that counts (its latest valid one, else its latest
+one with errors), plus imported published reports of past years. Text that a spreadsheet
+would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) is neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import xlsxwriter
+
+from nianbao.collect.ledger import Ledger, Row
+from nianbao.read.normalise import NA, from_json, to_json
+from nianbao.render.workbook import FIXED_TIME
+from nianbao.spec.model import Form
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+LONG_COLUMNS = ("unit_code", "unit_name", "year", "field", "label", "value", "value_state",
+                "status", "source", "submission")
+
+
+@dataclass
+class Record:
+    unit_code: str
+    unit_name: str
+    year: int
+    status: str
+    source: str        # collected | imported
+    submission: int
+    values: dict[str, Any]
+
+
+def records(ledger: Ledger, form: Form, year: int | None = None) -> list[Record]:
+    """The record that counts per (unit, year), in roster order then year."""
+    names = {u.code: u.name for u in ledger.units()}
+    order = {code: i for i, code in enumerate(names)}
+    best: dict[tuple[str, int], Row] = {}
+    for row in ledger.rows(year=year):
+        v = row.verdict
+        if not v.unit_code or v.year is None or v.status == "rejected":
+            continue
+        key = (v.unit_code, v.year)
+        old = best.get(key)
+        if old is None or v.status == "valid" or old.verdict.status != "valid":
+            best[key] = row
+    out = []
+    for (code, yr), row in best.items():
+        raw = row.verdict.record.get("values", {})
+        values = {fid: from_json(raw.get(fid), f.kind) for fid, f in form.fields.items()}
+        out.append(Record(code, names.get(code) or str(values.get("unit.name") or ""), yr,
+                          row.verdict.status,
+                          "imported" if row.kind == "published" else "collected", row.id,
+                          values))
+    out.sort(key=lambda r: (r.year, order.get(r.unit_code, len(order)), r.unit_code))
+    return out
+
+
+def safe_text(value: Any) -> Any:
+    """Text a spreadsheet would read as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def value_state(value: Any) -> str:
+    if value is None:
+        return "blank"
+    if value is NA:
+        return "not_applicable"
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return "number"
+    return "text"
+
+
+def long_rows(form: Form, recs: list[Record], as_json: bool = True) -> list[dict[str, Any]]:
+    cast = to_json if as_json else _typed
+    rows = []
+    for r in recs:
+        for fid, f in form.fields.items():
+            value = r.values.get(fid)
+            rows.append({"unit_code": r.unit_code, "unit_name": r.unit_name, "year": r.year,
+                         "field": fid, "label": f.label, "value": cast(value),
+                         "value_state": value_state(value), "status": r.status,
+                         "source": r.source, "submission": r.submission})
+    return rows
+
+
+def wide_rows(form: Form, recs: list[Record], as_json: bool = True
+              ) -> tuple[list[str], list[dict[str, Any]]]:
+    cast = to_json if as_json else _typed
+    columns = ["unit_code", "unit_name", "year", "status", "source", "submission",
+               *form.fields]
+    rows = []
+    for r in recs:
+        row: dict[str, Any] = {"unit_code": r.unit_code, "unit_name": r.unit_name,
+                               "year": r.year, "status": r.status, "source": r.source,
+                               "submission": r.submission}
+        row.update({fid: cast(r.values.get(fid)) for fid in form.fields})
+        rows.append(row)
+    return columns, rows
+
+
+def _typed(value: Any) -> Any:
+    """A value for a spreadsheet cell: numbers stay numbers, "not applicable" is "/"."""
+    return "/" if value is NA else value
+
+
+def to_csv(columns: list[str] | tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else safe_text(row.get(c)) for c in columns])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def to_json_bytes(columns: list[str] | tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"columns": list(columns), "rows": rows}, ensure_ascii=False,
+                      indent=1).encode("utf-8")
+
+
+def to_xlsx(sheets: list[tuple[str, list[str] | tuple[str, ...], list[dict[str, Any]]]]
+            ) -> bytes:
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
+                                   "strings_to_numbers": False, "strings_to_urls": False})
+    wb.set_properties({"created": FIXED_TIME})
+    quoted = wb.add_format({"quote_prefix": True})
+    bold = wb.add_format({"bold": True})
+    for name, columns, rows in sheets:
+        ws = wb.add_worksheet(name)
+        for col, c in enumerate(columns):
+            ws.write_string(0, col, c, bold)
+        for r, row in enumerate(rows, start=1):
+            for col, c in enumerate(columns):
+                value = row.get(c)
+                if value is None:
+                    continue
+                if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+                    ws.write_number(r, col, float(value))
+                elif isinstance(value, str) and value.startswith(FORMULA_START):
+                    ws.write_string(r, col, value, quoted)  # shown as typed, never run
+                else:
+                    ws.write_string(r, col, str(value))
+        ws.freeze_panes(1, 0)
+    wb.close()
+    return buf.getvalue()
+
+
+def export(ledger: Ledger, form: Form, fmt: str, *, shape: str = "long",
+           year: int | None = None) -> bytes:
+    """The ledger as csv, json or xlsx; xlsx holds both shapes on two sheets."""
+    recs = records(ledger, form, year)
+    if fmt == "xlsx":
+        wide_cols, wide = wide_rows(form, recs, as_json=False)
+        return to_xlsx([("long", LONG_COLUMNS, long_rows(form, recs, as_json=False)),
+                        ("wide", wide_cols, wide)])
+    if shape == "wide":
+        columns, rows = wide_rows(form, recs)
+    else:
+        columns, rows = list(LONG_COLUMNS), long_rows(form, recs)
+    return to_csv(columns, rows) if fmt == "csv" else to_json_bytes(columns, rows)
