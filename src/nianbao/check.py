@@ -96,6 +96,9 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
         return result
     try:
         book = reader(data)
+    except MemoryError:
+        result.findings.append(make("FILE_TIMEOUT", file=name, detail="内存超限"))
+        return result
     except TooManyCells as exc:
         result.findings.append(make("FILE_ZIP_BOMB", file=name, detail=str(exc)))
         return result

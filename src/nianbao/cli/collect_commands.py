@@ -23,7 +23,7 @@ from nianbao.collect.status import STATE_WORDS, TIME_WORDS, unit_status
 from nianbao.collect.workspace import Workspace, WorkspaceError, init_workspace, open_workspace
 from nianbao.findings import title
 from nianbao.fsutil import atomic_write_text
-from nianbao.parallel import default_jobs
+from nianbao.sandbox import default_jobs
 from nianbao.spec.layout import layout_for
 from nianbao.spec.load import DEFAULT_FORM, SpecError, load_form
 

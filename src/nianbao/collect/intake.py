@@ -23,8 +23,8 @@ from nianbao.collect.ledger import DUPLICATE, REJECTED, Intake, Ledger, Verdict
 from nianbao.collect.signing import key_id, verify
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import Finding, Severity, blocking, make
-from nianbao.parallel import pmap
 from nianbao.read.normalise import to_json
+from nianbao.sandbox import Limits, sandboxed_map
 from nianbao.spec.model import Form
 from nianbao.validate.rules import check_rules
 
@@ -218,7 +218,8 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 
 def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int = 1,
             received_at: str | None = None, feedback: bool = True,
-            progress: Callable[[int], None] | None = None) -> CollectReport:
+            progress: Callable[[int], None] | None = None,
+            limits: Limits | None = None) -> CollectReport:
     """Take every file under `paths` into the ledger; nothing is dropped."""
     at = received_at or now_iso()
     units = {u.code: u.name for u in ledger.units()}
@@ -243,7 +244,7 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
                 **it.outputs})
         batch.clear()
 
-    for it in _run(files, ctx, known, jobs):
+    for it in _run(files, ctx, known, jobs, limits):
         report.files += 1
         if not it.sha256:  # unreadable path: no bytes to keep, recorded all the same
             ledger.add_sighting(run_id, it.path, None, REJECTED, at)
@@ -264,8 +265,23 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
     return report
 
 
-def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int) -> Iterator[Intake]:
-    return pmap(_intake_in_worker, files, jobs, _init_worker, (ctx, known))
+def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int,
+         limits: Limits | None = None) -> Iterator[Intake]:
+    """Each file in a limited child process; one that overruns is rejected, kept, reported."""
+    def failed(path: str, reason: str) -> Intake:
+        finding = make("FILE_TIMEOUT", file=path, detail=reason)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            return Intake(path, os.path.basename(path), "", 0, "",
+                          verdict=_unreadable(make("FILE_MISSING", file=path,
+                                                   detail=os_reason(exc))))
+        sha, rel = store.put(Path(ctx.store_dir), data)
+        return Intake(path, os.path.basename(path), sha, len(data), rel,
+                      verdict=_unreadable(finding))
+
+    return sandboxed_map(_intake_in_worker, files, jobs=jobs, limits=limits,
+                         on_failure=failed, initializer=_init_worker, initargs=(ctx, known))
 
 
 def _intake_in_worker(path: str) -> Intake:

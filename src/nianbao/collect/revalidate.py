@@ -17,7 +17,7 @@ from nianbao.collect.intake import Context, _unreadable, judge, now_iso
 from nianbao.collect.ledger import Ledger, Verdict
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import make
-from nianbao.parallel import pmap
+from nianbao.sandbox import sandboxed_map
 
 _CTX: Context | None = None
 
@@ -60,7 +60,11 @@ def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1,
     report = RevalidateReport(run_id)
     items = [(r.id, r.stored, r.file_name, r.received_at) for r in rows.values()]
     pending: list[tuple[int, Verdict]] = []
-    for sid, verdict in pmap(_judge_stored, items, jobs, _init, (ctx,)):
+    def failed(item: tuple[int, str, str, str], reason: str) -> tuple[int, Verdict]:
+        return item[0], _unreadable(make("FILE_TIMEOUT", file=item[2], detail=reason))
+
+    for sid, verdict in sandboxed_map(_judge_stored, items, jobs=jobs, on_failure=failed,
+                                      initializer=_init, initargs=(ctx,)):
         report.checked += 1
         old = rows[sid].verdict
         if not verdict.same_as(old):

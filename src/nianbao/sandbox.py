@@ -1,0 +1,172 @@
+"""Run work on untrusted files in child processes with a time and a memory limit.
+
+One hostile file must not take down a collect of thousands: each child has an address-space
+limit (a runaway allocation fails inside the child) and each item a wall-clock deadline.
+A child that overruns or dies is killed and replaced; its item yields `on_failure(item,
+reason)` and the batch goes on. Results come back in input order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import resource
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+DEFAULT_MEMORY = 1024 * 1024 * 1024  # bytes of address space per child, beyond its start
+DEFAULT_TIMEOUT = 60.0               # seconds per item
+
+
+def default_jobs() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int = DEFAULT_MEMORY
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
+           initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
+    if limits.memory:
+        try:
+            # on top of what the child already maps (a forked parent's libraries)
+            allowed = _mapped_bytes() + limits.memory
+            resource.setrlimit(resource.RLIMIT_AS, (allowed, allowed))
+        except (ValueError, OSError):
+            pass  # a platform without the limit: the deadline still applies
+    if initializer:
+        initializer(*initargs)
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        index, item = task
+        try:
+            conn.send((index, True, func(item)))
+        except MemoryError:
+            conn.send((index, False, "内存超限"))
+        except Exception as exc:  # reported for this item; the child stays usable
+            conn.send((index, False, f"{type(exc).__name__}: {exc}"[:300]))
+
+
+def _mapped_bytes() -> int:
+    """This process's current virtual size (Linux); 0 where unknown."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class _Worker:
+    def __init__(self, ctx: Any, func: Callable[[Any], Any], limits: Limits,
+                 initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+        self.conn, child_conn = ctx.Pipe()
+        self.proc = ctx.Process(target=_child, args=(child_conn, func, limits, initializer,
+                                                     initargs), daemon=True)
+        self.proc.start()
+        child_conn.close()
+        self.task: tuple[int, Any] | None = None
+        self.started = 0.0
+
+    def give(self, index: int, item: Any) -> None:
+        self.task = (index, item)
+        self.started = time.monotonic()
+        self.conn.send(self.task)
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            os.kill(self.proc.pid or 0, signal.SIGKILL)
+        self.proc.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.conn.send(None)
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
+
+
+def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int = 1,
+                  limits: Limits | None = None,
+                  on_failure: Callable[[Any, str], Any] = lambda item, reason: None,
+                  initializer: Callable[..., None] | None = None,
+                  initargs: tuple[Any, ...] = ()) -> Iterator[Any]:
+    """Like map(func, items), each call in a limited child process; failures become
+    `on_failure(item, reason)`. Results are yielded in input order."""
+    limits = limits or Limits()
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    todo = iter(enumerate(items))
+    workers = [_Worker(ctx, func, limits, initializer, initargs) for _ in range(max(1, jobs))]
+    done: dict[int, Any] = {}
+    next_out = 0
+    exhausted = False
+
+    def feed(w: _Worker) -> None:
+        nonlocal exhausted
+        if exhausted:
+            return
+        try:
+            index, item = next(todo)
+        except StopIteration:
+            exhausted = True
+            return
+        w.give(index, item)
+
+    try:
+        for w in workers:
+            feed(w)
+        while True:
+            busy = [w for w in workers if w.task is not None]
+            if not busy:
+                break
+            deadline = min(w.started for w in busy) + limits.timeout
+            ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))
+            for i, w in enumerate(workers):
+                if w.task is None:
+                    continue
+                index, item = w.task
+                if w.conn in ready:
+                    try:
+                        got, ok, value = w.conn.recv()
+                    except (EOFError, OSError):
+                        done[index] = on_failure(item, "读取进程异常退出（可能内存超限）")
+                        w.kill()
+                        workers[i] = w = _Worker(ctx, func, limits, initializer, initargs)
+                    else:
+                        done[got] = value if ok else on_failure(item, value)
+                        w.task = None
+                elif time.monotonic() - w.started > limits.timeout:
+                    done[index] = on_failure(item, f"超过 {limits.timeout:g} 秒仍未读完")
+                    w.kill()
+                    workers[i] = w = _Worker(ctx, func, limits, initializer, initargs)
+                else:
+                    continue
+                w.task = None
+                feed(w)
+            while next_out in done:
+                yield done.pop(next_out)
+                next_out += 1
+    finally:
+        for w in workers:
+            w.stop()
