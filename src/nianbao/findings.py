@@ -179,6 +179,15 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         Severity.ERROR,
         "报告年度为 {found}，本次收集的是 {expected} 年度的报告，请使用本年度下发的模板",
     ),
+    "DUPLICATE_FILE": (
+        Severity.INFO,
+        "与 {received_at} 收到的第 {submission} 号提交完全相同，不重复入账",
+    ),
+    "REPLAYED_FILE": (
+        Severity.WARNING,
+        "这是 {received_at} 收到的第 {submission} 号提交的旧文件再次报送；该单位已于 "
+        "{latest_received_at} 报送了更新的第 {latest} 号提交，仍以最新的为准，旧文件不重复入账",
+    ),
     # --- values typed by the filler (R8 and reading) ---
     "VALUE_BLANK": (
         Severity.WARNING,
@@ -237,52 +246,54 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     # --- importing a published report (.docx/.html/text not made by nianbao) ---
     "IMPORT_UNREADABLE": (
         Severity.FATAL,
-        "{file}：无法作为年度报告读取（{detail}），请提供 Word（.docx）、网页（.html）或纯文本版本",
+        "{report}：无法作为年度报告读取（{detail}），"
+        "请提供 Word（.docx）、网页（.html）或纯文本版本",
     ),
     "IMPORT_TABLE_MISSING": (
         Severity.ERROR,
-        "{file}：未找到表格「{sheet}」，该表数据未读取",
+        "{report}：未找到表格「{sheet}」，该表数据未读取",
     ),
     "IMPORT_ROW_MISSING": (
         Severity.ERROR,
-        "{file}：表格「{sheet}」中未找到「{cell}」这一行，该行数据未读取",
+        "{report}：表格「{sheet}」中未找到「{cell}」这一行，该行数据未读取",
     ),
     "IMPORT_ROW_CELLS": (
         Severity.ERROR,
-        "{file}：表格「{sheet}」中「{cell}」这一行只有 {found} 个数据格，应为 {expected} 个，"
+        "{report}：表格「{sheet}」中「{cell}」这一行只有 {found} 个数据格，应为 {expected} 个，"
         "该行数据未读取",
     ),
     "IMPORT_COLUMN_MISSING": (
         Severity.WARNING,
-        "{file}：表格「{sheet}」的表头中未找到「{cell}」，已按官方格式的列顺序读取，请核对",
+        "{report}：表格「{sheet}」的表头中未找到「{cell}」，已按官方格式的列顺序读取，请核对",
     ),
     "IMPORT_VALUE": (
         Severity.ERROR,
-        "{file}：表格「{sheet}」中「{cell}」印为「{found}」，{detail}；{rule_text}",
+        "{report}：表格「{sheet}」中「{cell}」印为「{found}」，{detail}；{rule_text}",
     ),
     "IMPORT_VALUE_READ": (
         Severity.WARNING,
-        "{file}：表格「{sheet}」中「{cell}」印为「{found}」，已按 {value} 读取（{detail}），请核对",
+        "{report}：表格「{sheet}」中「{cell}」印为「{found}」，已按 {value} 读取（{detail}），"
+        "请核对",
     ),
     "IMPORT_VALUE_BLANK": (
         Severity.WARNING,
-        "{file}：表格「{sheet}」中「{cell}」为空白，按空白读取（未当作 0）",
+        "{report}：表格「{sheet}」中「{cell}」为空白，按空白读取（未当作 0）",
     ),
     "IMPORT_VALUE_NA": (
         Severity.INFO,
-        "{file}：表格「{sheet}」中「{cell}」印为「{found}」，按「不适用」读取",
+        "{report}：表格「{sheet}」中「{cell}」印为「{found}」，按「不适用」读取",
     ),
     "IMPORT_SECTION_MISSING": (
         Severity.WARNING,
-        "{file}：未找到「{label}」部分的标题，该部分文字未读取",
+        "{report}：未找到「{label}」部分的标题，该部分文字未读取",
     ),
     "IMPORT_IDENTITY_MISSING": (
         Severity.WARNING,
-        "{file}：未能从标题中识别{label}，请手工补充",
+        "{report}：未能从标题中识别{label}，请手工补充",
     ),
     "IMPORT_OLD_FORMAT": (
         Severity.WARNING,
-        "{file}：报告年度 {year} 早于本格式的首个适用年度 {first_year}，"
+        "{report}：报告年度 {year} 早于本格式的首个适用年度 {first_year}，"
         "表格可能是旧格式，缺少的行和列请核对",
     ),
 }
@@ -306,7 +317,8 @@ TITLES: dict[str, str] = {
     "IDENTITY_EDITED": "预填的单位信息被改动", "IDENTITY_INVALID": "单位信息不正确",
     "SIGNATURE_MISSING": "不是本办下发的模板", "SIGNED_BY_OTHER_OFFICE": "其他单位下发的模板",
     "SIGNATURE_INVALID": "下发信息被改动", "UNIT_UNKNOWN": "单位不在名单中",
-    "YEAR_MISMATCH": "报告年度不符", "VALUE_BLANK": "未填写",
+    "YEAR_MISMATCH": "报告年度不符", "DUPLICATE_FILE": "重复报送（同一文件）",
+    "REPLAYED_FILE": "旧文件重发", "VALUE_BLANK": "未填写",
     "VALUE_NORMALISED": "已按数字读取（请确认）", "VALUE_NOT_APPLICABLE": "不适用",
     "VALUE_NA_NOT_ALLOWED": "此处不能填不适用", "VALUE_TEXT": "不是数字",
     "VALUE_NEGATIVE": "负数", "VALUE_FRACTION": "件数不是整数", "VALUE_TOO_LARGE": "数值过大",

@@ -140,7 +140,8 @@ def collect(
         words = {"valid": "[green]通过[/]", "invalid": "[red]有错误[/]",
                  "rejected": "[bold red]未受理[/]"}
         for it in report.items:
-            result = "重复（已收过）" if it["outcome"] == "duplicate" else words[it["status"]]
+            result = ("旧文件重发" if it["reason"] == "REPLAYED_FILE" else "重复（已收过）") \
+                if it["outcome"] == "duplicate" else words[it["status"]]
             table.add_row(Path(it["path"]).name, result, it["unit"] or "", str(it["errors"]),
                           str(it["warnings"]), title(it["reason"]) if it["reason"] else "")
         console.print(table)

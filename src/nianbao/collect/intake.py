@@ -203,6 +203,17 @@ class CollectReport:
                 "statuses": dict(self.statuses), "items": self.items}
 
 
+def _duplicate(ledger: Ledger, path: str, sid: int) -> dict[str, Any]:
+    """Say what a duplicate repeats; an old file sent again after a newer one is a replay."""
+    info = ledger.duplicate_of(sid)
+    if not info:
+        return {}
+    code = "REPLAYED_FILE" if info["replay"] else "DUPLICATE_FILE"
+    finding = make(code, file=path, submission=sid, received_at=info["received_at"],
+                   latest=info["latest"], latest_received_at=info["latest_received_at"])
+    return {"unit": info["unit"], "reason": code, "finding": finding.to_dict()}
+
+
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given, folders walked (sorted); office lock files and hidden files skipped."""
     for p in paths:
@@ -236,12 +247,15 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
             v = it.verdict
             if outcome != DUPLICATE and v is not None:
                 report.statuses[v.status] += 1
-            report.items.append({
+            item = {
                 "path": it.path, "outcome": outcome, "submission": sid or None,
                 "status": v.status if v and outcome != DUPLICATE else None,
                 "unit": v.unit_code if v else None, "reason": v.reason if v else None,
                 "errors": v.errors if v else 0, "warnings": v.warnings if v else 0,
-                **it.outputs})
+                **it.outputs}
+            if outcome == DUPLICATE:
+                item.update(_duplicate(ledger, it.path, sid))
+            report.items.append(item)
         batch.clear()
 
     for it in _run(files, ctx, known, jobs, limits):

@@ -292,6 +292,25 @@ class Ledger:
                     findings=json.loads(r["findings"]), errors=r["errors"],
                     warnings=r["warnings"], explained=r["explained"], engine=r["engine"]))
 
+    def duplicate_of(self, sid: int) -> dict[str, Any]:
+        """What an already-stored submission is, and whether a later one from the same unit
+        supersedes it (then receiving it again is a replay of an old file)."""
+        row = self.db.execute(
+            "SELECT s.id, s.received_at, s.file_name, v.unit_code, v.year, v.status"
+            " FROM submissions s JOIN current_validations v ON v.submission_id = s.id"
+            " WHERE s.id = ?", (sid,)).fetchone()
+        if row is None:
+            return {}
+        latest = self.db.execute(
+            "SELECT max(s.id), max(s.received_at) FROM submissions s JOIN current_validations v"
+            " ON v.submission_id = s.id WHERE v.unit_code = ? AND v.year = ?"
+            " AND v.status != 'rejected'", (row["unit_code"], row["year"])).fetchone()
+        newer = latest[0] is not None and latest[0] > sid and row["unit_code"] is not None
+        return {"submission": sid, "received_at": row["received_at"], "file": row["file_name"],
+                "unit": row["unit_code"], "status": row["status"], "replay": newer,
+                "latest": latest[0] if newer else None,
+                "latest_received_at": latest[1] if newer else None}
+
     def units(self) -> list[Unit]:
         from datetime import date
 
