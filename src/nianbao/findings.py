@@ -143,6 +143,11 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         "文件中没有保存公式的计算结果（通常是由程序而非 Excel/WPS 保存的），"
         "nianbao 已按填写的数据重新计算全部合计与校验",
     ),
+    "NOTHING_FILLED": (
+        Severity.ERROR,
+        "表格中没有填写任何数字（{count} 个填报单元格全部为空），请填写后重新提交；"
+        "没有发生的请填 0",
+    ),
     # --- identity ---
     "IDENTITY_MISSING": (
         Severity.ERROR,
@@ -296,6 +301,11 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         "{report}：报告年度 {year} 早于本格式的首个适用年度 {first_year}，"
         "表格可能是旧格式，缺少的行和列请核对",
     ),
+    "IMPORT_HEADER_DIFFERS": (
+        Severity.WARNING,
+        "{report}：表格「{sheet}」的表头「{found}」与官方格式「{expected}」的括注不同"
+        "（例如计量单位），已按官方格式读取，请核对",
+    ),
 }
 
 
@@ -313,7 +323,8 @@ TITLES: dict[str, str] = {
     "FORM_VERSION_COMPATIBLE": "模板版本不同但结构相同", "FORM_FINGERPRINT": "模板结构指纹不符",
     "SHEET_MISSING": "缺少工作表", "LABEL_CHANGED": "表格文字被改动",
     "FORMULA_CHANGED": "公式被改写", "CACHED_MISMATCH": "保存的计算结果不一致",
-    "CACHED_MISSING": "没有保存计算结果", "IDENTITY_MISSING": "单位信息未填写",
+    "CACHED_MISSING": "没有保存计算结果",
+    "NOTHING_FILLED": "表格未填写", "IDENTITY_MISSING": "单位信息未填写",
     "IDENTITY_EDITED": "预填的单位信息被改动", "IDENTITY_INVALID": "单位信息不正确",
     "SIGNATURE_MISSING": "不是本办下发的模板", "SIGNED_BY_OTHER_OFFICE": "其他单位下发的模板",
     "SIGNATURE_INVALID": "下发信息被改动", "UNIT_UNKNOWN": "单位不在名单中",
@@ -380,7 +391,8 @@ def make(
     """Build a finding from the catalogue; `values` fill the message template and are kept."""
     default_severity, template = CATALOGUE[code]
     where = f"{sheet}!{cell}" if sheet and cell else (sheet or "")
-    context = {"where": where, "sheet": sheet or "", "cell": cell or "", **values}
+    context = {"where": where, "sheet": sheet or "", "cell": cell or "", "file": file or "",
+               **values}
     message = template.format_map(_Blank(context))
     kept = {k: v for k, v in values.items() if k not in ("label", "rule_text")}
     return Finding(code, severity or default_severity, message, file, sheet, cell, field,

@@ -84,7 +84,11 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
     form = result.form
     reason = next((f.code for f in findings if f.severity == Severity.FATAL), None)
     signature = None
-    unit_code = year = None
+    # an unusable file is still attributed to the unit its _meta claims (unverified), so
+    # that the unit shows as "rejected" to be chased rather than as "missing"
+    claimed = sub.meta.get("unit_code") if sub is not None else None
+    unit_code = claimed if claimed in ctx.units else None
+    year = None
     if result.status != UNUSABLE and sub is not None:
         unit_code = result.identity.get("unit.code")
         year = result.identity.get("year")

@@ -21,6 +21,7 @@ from typing import Any
 from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.workspace import Config
+from nianbao.findings import title
 
 STATE_WORDS = {"valid": "通过", "invalid": "有错误", "rejected": "未受理", "missing": "未报送"}
 TIME_WORDS = {"on_time": "按时", "late": "逾期报送", "pending": "未到截止日期",
@@ -146,7 +147,13 @@ def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
 
 
 def _first_error(row: Row) -> str:
-    for f in row.verdict.findings:
-        if f["severity"] in ("fatal", "error"):
-            return str(f["message"])
-    return row.verdict.reason or ""
+    """The first blocking problem in a few words, with where it is."""
+    errors = [f for f in row.verdict.findings if f["severity"] in ("fatal", "error")]
+    first = next((f for f in errors if f["code"] == row.verdict.reason), None) or \
+        (errors[0] if errors else None)
+    if first is None:
+        return title(row.verdict.reason) if row.verdict.reason else ""
+    where = f"{first['sheet']}!{first['cell']}" if first.get("sheet") and first.get("cell") \
+        else ""
+    more = f"等 {len(errors)} 处" if len(errors) > 1 else ""
+    return f"{title(first['code'])}{'（' + where + '）' if where else ''}{more}"

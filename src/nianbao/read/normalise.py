@@ -40,7 +40,9 @@ class NotApplicable:
 NA = NotApplicable()
 NA_JSON = "n/a"
 
+NA_CANONICAL = {"/", "—", "无"}  # what the template's own validation and live check accept
 NA_WORDS = {"/", "\\", "—", "——", "-", "--", "―", "无", "不适用", "n/a", "na", "N/A", "NA"}
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 UNITS_COUNT = ("人次", "件", "个", "项", "次", "条", "份", "宗")
 UNITS_AMOUNT = ("万元",)
 _INT = re.compile(r"^[+-]?\d+$")
@@ -91,9 +93,13 @@ def _number(raw: Any, kind: str, na: bool) -> Normalised:
 
 def _number_text(raw: str, kind: str, na: bool) -> Normalised:
     notes: list[str] = []
-    text = unicodedata.normalize("NFKC", raw)
+    text = raw.translate(_INVISIBLE)
     if text != raw:
+        notes.append("去掉了不可见字符")
+    wide = unicodedata.normalize("NFKC", text)
+    if wide != text:
         notes.append("全角字符按半角处理")
+    text = wide
     squeezed = _SPACE.sub("", text)
     if squeezed != text:
         notes.append("去掉了空格或换行")
@@ -101,8 +107,12 @@ def _number_text(raw: str, kind: str, na: bool) -> Normalised:
     if not text:
         return Normalised(None, "VALUE_BLANK", "只有空格")
     if text in NA_WORDS or text.lower() in NA_WORDS:
-        return Normalised(NA, "VALUE_NOT_APPLICABLE") if na else \
-            Normalised(None, "VALUE_NA_NOT_ALLOWED")
+        if not na:
+            return Normalised(None, "VALUE_NA_NOT_ALLOWED")
+        if raw in NA_CANONICAL:
+            return Normalised(NA, "VALUE_NOT_APPLICABLE")
+        # read as "not applicable", but the template's live check counts it as an error
+        return Normalised(NA, "VALUE_NORMALISED", "按“不适用”处理，请改填“/”")
     for unit in UNITS_AMOUNT if kind == AMOUNT else UNITS_COUNT:
         if text.endswith(unit) and len(text) > len(unit):
             text = text[: -len(unit)]
@@ -145,7 +155,9 @@ def _plain(number: Decimal) -> int | Decimal:
 
 
 def _decimal(number: Decimal) -> Decimal:
-    """An amount keeps Decimal type, written without exponent ("100", "96171.6")."""
+    """An amount keeps Decimal type, written without exponent ("100", "96171.6"); -0 is 0."""
+    if number == 0:
+        return Decimal(0)
     return Decimal(format(number.normalize(), "f"))
 
 

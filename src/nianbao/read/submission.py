@@ -117,6 +117,7 @@ class _Reader:
         self.labels()
         intact = self.formulas()
         self.inputs()
+        self.nothing_filled()
         self.identity()
         self.sub.values = field_values(self.form, {**self.sub.values})
         self.cached(intact)
@@ -186,6 +187,14 @@ class _Reader:
                      found=_shown(found), value=_display(result.value), detail=result.detail,
                      **where)
 
+    def nothing_filled(self) -> None:
+        """A template returned with not one figure in it is not a report (cell-by-cell
+        blank warnings would only bury that)."""
+        numeric = [fid for fid, c in self.layout.inputs.items() if self.form.fields[fid].numeric
+                   and c.area.sheet not in self.missing_sheets]
+        if numeric and all(self.sub.raw.get(fid) is None for fid in numeric):
+            self.add("NOTHING_FILLED", count=len(numeric))
+
     def identity(self) -> None:
         """The record's identity: what the issuing office wrote into _meta wins; the cover
         must agree with it (an edited cover is reported), or supplies it when blank."""
@@ -199,8 +208,11 @@ class _Reader:
             typed = self.sub.values.get(fid)
             issued_raw = next((meta.get(k) for k, v in _META_TO_FIELD.items() if v == fid), "")
             issued = normalise(issued_raw, f.kind).value if issued_raw else None
-            if issued is not None and typed is not None and str(typed) != str(issued):
-                self.add("IDENTITY_EDITED", found=str(typed), expected=str(issued), **where)
+            if issued is not None and str(typed) != str(issued):
+                # an issued (locked) identity cell changed, emptied or made unreadable
+                shown = _shown(self.cell(area.sheet, area.row, area.col))
+                self.add("IDENTITY_EDITED", found=str(typed) if typed is not None else shown,
+                         expected=str(issued), **where)
             value = issued if issued is not None else typed
             if value is None:
                 found = self.cell(area.sheet, area.row, area.col).value

@@ -277,8 +277,12 @@ class _Writer:
             if a.merged:
                 ws.merge_range(a.row, a.col, a.last_row, a.last_col, "", fmt)
             value = cached[a.key]
-            ws.write_formula(a.row, a.col, "=" + cell.excel, fmt,
-                             float(value) if isinstance(value, Decimal) else value)
+            value = float(value) if isinstance(value, Decimal) else value
+            if cell.array:
+                ws.write_array_formula(a.row, a.col, a.row, a.col, "{=" + cell.excel + "}", fmt,
+                                       value)
+            else:
+                ws.write_formula(a.row, a.col, "=" + cell.excel, fmt, value)
             if cell.field in self.opts.marks:
                 ws.write_comment(a.row, a.col, self.opts.marks[cell.field],
                                  {"x_scale": 2.2, "y_scale": 1.6, "font_name": self.font})

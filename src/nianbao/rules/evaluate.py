@@ -60,11 +60,11 @@ def invalid_count(cells: list[InputCell], values: Mapping[str, Any]) -> int:
     """Python twin of layout.values_excel for one rectangle of inputs."""
     raw = [values.get(c.field) for c in cells]
     na = any(c.not_applicable for c in cells)
-    texts = [v for v in raw if v is not None and v != "" and _is_text(v)]
-    text = len([v for v in texts if not (na and v in NA_MARKERS)])
+    text = len([v for v in raw if v is not None and v != "" and _is_text(v)
+                and not (na and v in NA_MARKERS)])
     negative = len([v for v in raw if _is_number(v) and v < 0])
     fraction = 0
-    if cells[0].kind == COUNT and not texts:
+    if cells[0].kind == COUNT:
         fraction = len([v for v in raw if _is_number(v) and v != int(v)])
     return text + negative + fraction
 

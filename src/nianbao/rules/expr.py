@@ -81,7 +81,8 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
             break
         m = _TOKEN.match(text, pos)
         if not m:
-            raise ExprError(f"“{text}”：第 {pos + 1} 个字符处无法识别")
+            where = len(text) - len(text[pos:].lstrip())
+            raise ExprError(f"“{text}”：第 {where + 1} 个字符处无法识别")
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind)))
         pos = m.end()
@@ -158,7 +159,10 @@ def evaluate_side(side: Side, lookup: Callable[[Ref], Number]) -> Number:
     total: Number = 0
     for sign, term in side.terms:
         value = term if isinstance(term, Decimal) else lookup(term)
-        total = (float(total) if isinstance(value, float) else total) + sign * value
+        if isinstance(value, float) or isinstance(total, float):
+            total = float(total) + sign * float(value)
+        else:
+            total = total + sign * value
     return _tidy(total)
 
 

@@ -83,6 +83,7 @@ class FormulaCell:
     field: str | None = None
     instance: str | None = None
     table: str | None = None
+    array: bool = False  # written as an array formula (evaluated element by element)
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,8 @@ def status_excel(n: str, m: str, b: str, scope: str = "") -> str:
 def values_excel(rects: list[tuple[str, list[InputCell]]]) -> str:
     """R8 live check: how many numeric inputs hold text, a negative, or a fraction.
 
-    Fractions are counted only in a range without text (INT() of text is an error), which
-    evaluate.invalid_count mirrors exactly; the verdict (zero or not) is always right.
+    An array formula: INT() only ever sees the cells that are numbers (a spreadsheet would
+    coerce numeric text or fail on other text), so evaluate.invalid_count mirrors it exactly.
     """
     parts = []
     for ref, cells in rects:
@@ -175,7 +176,7 @@ def values_excel(rects: list[tuple[str, list[InputCell]]]) -> str:
             text += "".join(f'-COUNTIF({ref},"{m}")' for m in NA_MARKERS)
         parts.append(f"({text})+COUNTIF({ref},\"<0\")")
         if cells[0].kind == COUNT:
-            parts.append(f"IFERROR(SUMPRODUCT(--({ref}<>INT({ref}))),0)")
+            parts.append(f"SUM(IF(ISNUMBER({ref}),IF({ref}<>INT({ref}),1,0),0))")
     return "+".join(parts) if parts else "0"
 
 
@@ -285,8 +286,10 @@ class _Builder:
             sheet.heights[row] = 20
             row += 1
         self.label(Area(name, row + 1, 0), c.version_label, "label")
+        # shown, not verified: the version lives in _meta, and the fingerprint must not
+        # change with a version bump that leaves the layout alone
         self.label(Area(name, row + 1, 1, row + 1, last), f"{self.form.id} {self.form.version}",
-                   "version")
+                   "version", verify=False)
         sheet.last_row, sheet.last_col = row + 1, last
         n, m, b = ("(" + "+".join(totals[k]) + ")" for k in ("unbalanced", "invalid", "blank"))
         status = self.formula(FormulaCell(Area(name, status_row, 1, status_row, last),
@@ -350,7 +353,7 @@ class _Builder:
         rects = input_rects(self.form, self.inputs, table.id)
         self.values[table.id] = self.formula(FormulaCell(
             Area(name, row, first_data, row, first_data + data_width - 1), values_excel(rects),
-            "values", "check:" + FMT_VALUES, table=table.id))
+            "values", "check:" + FMT_VALUES, table=table.id, array=True))
         sheet.heights[row] = 20
         row += 2
         if table.note:

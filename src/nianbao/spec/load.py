@@ -136,6 +136,14 @@ class _Builder:
             return ()
         return tuple(value)
 
+    def field_id(self, data: dict[str, Any], path: str) -> str:
+        """A required, well-formed field id (`text.overview`, `note.t2`...)."""
+        fid = self.get(data, "id", path, str) or ""
+        if not _ID.match(fid):
+            self.problem(f"{path}.id",
+                         f"字段标识“{fid}”格式不对（小写字母、数字、下划线，用点分隔）")
+        return fid
+
     def unknown_keys(self, data: dict[str, Any], path: str, allowed: set[str]) -> None:
         for key in data:
             if key not in allowed:
@@ -190,10 +198,8 @@ class _Builder:
             fp = f"{path}.fields[{i}]"
             f = self.table_at(f, fp)
             self.unknown_keys(f, fp, {"id", "label", "kind", "required", "width"})
-            fid = self.get(f, "id", fp, str)
-            if fid and not _ID.match(fid):
-                self.problem(f"{fp}.id", f"字段标识“{fid}”格式不对")
-            items.append(CoverField(fid or "", self.get(f, "label", fp, str) or "",
+            fid = self.field_id(f, fp)
+            items.append(CoverField(fid, self.get(f, "label", fp, str) or "",
                                     self.get(f, "kind", fp, str, TEXT, KINDS),
                                     self.get(f, "required", fp, bool, False)))
         values = [self.get(data, k, path, str) for k in ("sheet", "title", "status_label",
@@ -211,7 +217,7 @@ class _Builder:
             f = self.table_at(f, fp)
             self.unknown_keys(f, fp, {"id", "section", "label", "hint", "lines"})
             items.append(ProseField(
-                self.get(f, "id", fp, str) or "", self.get(f, "section", fp, str) or "",
+                self.field_id(f, fp), self.get(f, "section", fp, str) or "",
                 self.get(f, "label", fp, str) or "", self.get(f, "hint", fp, str, ""),
                 self.get(f, "lines", fp, int, 8)))
         sheet, title = self.get(data, "sheet", path, str), self.get(data, "title", path, str)
@@ -263,7 +269,8 @@ class _Builder:
         note = None
         if "note" in data:
             n = self.table_at(data["note"], f"{path}.note")
-            note = Note(self.get(n, "id", f"{path}.note", str) or "",
+            self.unknown_keys(n, f"{path}.note", {"id", "label"})
+            note = Note(self.field_id(n, f"{path}.note"),
                         self.get(n, "label", f"{path}.note", str) or "")
         tid = self.get(data, "id", path, str)
         if tid and not re.match(r"^[a-z][a-z0-9_]*$", tid):
@@ -337,7 +344,7 @@ class _Builder:
                         label = ((b.title,) if b.title else ()) + r.path + c.path[shared:]
                         add(Field(fid, kind, label, t.section, table=t.id,
                                   not_applicable=t.not_applicable),
-                            f"tables[{ti}].blocks[{bi}].rows[{ri}]")
+                            f"tables[{ti}].blocks[{bi}].rows[{ri}].id")
             if t.note:
                 add(Field(t.note.id, TEXT, (t.title, "说明"), t.section, table=t.id),
                     f"tables[{ti}].note.id")
@@ -353,12 +360,13 @@ class _Builder:
         names += [("instructions.sheet", instr.sheet)] if instr else []
         seen: set[str] = set()
         for path, name in names:
-            if not name or len(name) > 31 or _SHEET_BAD.search(name) or name.startswith("_"):
+            if (not name or len(name) > 31 or _SHEET_BAD.search(name) or name.startswith("_")
+                    or name.lower() == "history"):
                 self.problem(path, f"工作表名“{name}”不合法（1-31 个字符，不含 []:*?/\\' ，"
-                                   "不以 _ 开头）")
-            if name in seen:
-                self.problem(path, f"工作表名“{name}”重复")
-            seen.add(name)
+                                   "不以 _ 开头，不能是 History）")
+            if name.lower() in seen:  # Excel compares sheet names case-insensitively
+                self.problem(path, f"工作表名“{name}”重复（不区分大小写）")
+            seen.add(name.lower())
 
     # -- rules -----------------------------------------------------------------------
     def rules(self, raw: list[Any], tables: list[Table], fields: dict[str, Field]
