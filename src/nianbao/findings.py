@@ -91,6 +91,11 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         Severity.FATAL,
         "读取文件超时或占用内存过多（{detail}），已放弃读取，请检查文件后重新提交",
     ),
+    "INTERNAL_ERROR": (
+        Severity.FATAL,
+        "nianbao 处理此文件时出错（{detail}）。这不是填报单位的问题：文件已原样留存，"
+        "请把此文件和这条信息交给技术支持",
+    ),
     "FILE_EXTERNAL_LINKS": (
         Severity.WARNING,
         "文件含有指向其他工作簿的外部链接，nianbao 不读取链接内容，请确认数据已直接填入表格",
@@ -317,7 +322,8 @@ TITLES: dict[str, str] = {
     "FILE_WPS_ET": "WPS .et 格式", "FILE_MACROS": "含宏",
     "FILE_ZIP_BOMB": "内部数据异常（疑似压缩炸弹）",
     "FILE_DTD": "含 DTD/实体声明", "FILE_CORRUPT": "文件损坏", "FILE_UNREADABLE": "无法读取",
-    "FILE_TIMEOUT": "读取超时或内存超限", "FILE_EXTERNAL_LINKS": "含外部链接",
+    "FILE_TIMEOUT": "读取超时或内存超限",
+    "INTERNAL_ERROR": "nianbao 内部错误", "FILE_EXTERNAL_LINKS": "含外部链接",
     "FILE_EMBEDDED_OBJECTS": "含嵌入对象", "FORM_UNKNOWN": "不是下发的模板",
     "FORM_OTHER": "其他模板", "FORM_VERSION_MISMATCH": "模板版本不符",
     "FORM_VERSION_COMPATIBLE": "模板版本不同但结构相同", "FORM_FINGERPRINT": "模板结构指纹不符",
@@ -379,6 +385,7 @@ class Finding:
 
 def make(
     code: str,
+    /,
     *,
     file: str | None = None,
     sheet: str | None = None,

@@ -7,20 +7,24 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and a rename."""
+def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write `data` to `path` via a temporary file in the same folder and a rename.
+
+    With fsync=False the data may still be in the page cache after a power cut; callers
+    that write many files (collect) flush them all at once before committing the ledger."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
+    atomic_write(path, text.encode("utf-8"), fsync)

@@ -3,7 +3,7 @@
 One hostile file must not take down a collect of thousands: each child has an address-space
 limit (a runaway allocation fails inside the child) and each item a wall-clock deadline.
 A child that overruns or dies is killed and replaced; its item yields `on_failure(item,
-reason)` and the batch goes on. Results come back in input order.
+failure)` and the batch goes on. Results come back in input order.
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an item has no result: it overran its time, its child died (typically out of
+    memory), or the function raised (a bug: reported as such, never blamed on the file)."""
+
+    kind: str  # timeout | died | memory | error
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -60,9 +69,9 @@ def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
         try:
             conn.send((index, True, func(item)))
         except MemoryError:
-            conn.send((index, False, "内存超限"))
+            conn.send((index, False, Failure("memory", "内存超限")))
         except Exception as exc:  # reported for this item; the child stays usable
-            conn.send((index, False, f"{type(exc).__name__}: {exc}"[:300]))
+            conn.send((index, False, Failure("error", f"{type(exc).__name__}: {exc}"[:300])))
 
 
 def _mapped_bytes() -> int:
@@ -108,11 +117,11 @@ class _Worker:
 
 def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int = 1,
                   limits: Limits | None = None,
-                  on_failure: Callable[[Any, str], Any] = lambda item, reason: None,
+                  on_failure: Callable[[Any, Failure], Any] = lambda item, why: None,
                   initializer: Callable[..., None] | None = None,
                   initargs: tuple[Any, ...] = ()) -> Iterator[Any]:
     """Like map(func, items), each call in a limited child process; failures become
-    `on_failure(item, reason)`. Results are yielded in input order."""
+    `on_failure(item, Failure)`. Results are yielded in input order."""
     limits = limits or Limits()
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
@@ -150,14 +159,16 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
                     try:
                         got, ok, value = w.conn.recv()
                     except (EOFError, OSError):
-                        done[index] = on_failure(item, "读取进程异常退出（可能内存超限）")
+                        done[index] = on_failure(item, Failure(
+                            "died", "读取进程异常退出（可能内存超限）"))
                         w.kill()
                         workers[i] = w = _Worker(ctx, func, limits, initializer, initargs)
                     else:
                         done[got] = value if ok else on_failure(item, value)
                         w.task = None
                 elif time.monotonic() - w.started > limits.timeout:
-                    done[index] = on_failure(item, f"超过 {limits.timeout:g} 秒仍未读完")
+                    done[index] = on_failure(item, Failure(
+                        "timeout", f"超过 {limits.timeout:g} 秒仍未读完"))
                     w.kill()
                     workers[i] = w = _Worker(ctx, func, limits, initializer, initargs)
                 else:

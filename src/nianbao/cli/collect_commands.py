@@ -99,6 +99,8 @@ def distribute(
     ws, ledger, units = open_all(workspace)
     ledger.close()
     if under:
+        if under not in {u.code for u in units}:
+            raise fail(f"名单中没有单位代码“{under}”")
         units = subtree(units, under)
     if unit:
         wanted = set(unit)

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from nianbao.check import check_file
-from nianbao.cli.app import app, console, fail, findings_table, print_json
+from nianbao.cli.app import app, console, err_console, fail, findings_table, print_json
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.collect import store
 from nianbao.collect.intake import ENGINE, now_iso
@@ -169,7 +169,7 @@ def import_(
             raise fail(f"{path}：无法读取（{exc.strerror or exc}）") from None
         results.append((path, data, import_report(data, path.name, form)))
     if store_it:
-        _store_imports(workspace, results, unit, year, form.id)
+        _store_imports(workspace, results, unit, year, form.id, quiet=as_json)
     code = 0
     out: list[dict[str, Any]] = []
     for path, _, r in results:
@@ -193,7 +193,7 @@ def import_(
 
 
 def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str | None,
-                   year: int | None, form_id: str) -> None:
+                   year: int | None, form_id: str, quiet: bool = False) -> None:
     """Keep imported reports as the units' records of past years (X1/X2 compare with them)."""
     ws, ledger, units = open_all(root)
     names = {u.name: u.code for u in units}
@@ -226,5 +226,6 @@ def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str
         outcomes = ledger.add_intakes(intakes, run_id, at)
         ledger.finish_run(run_id, now_iso(), {"files": len(intakes)})
     stored = sum(o == "stored" for o, _ in outcomes)
-    console.print(f"已存入台账 {stored} 份（重复 {len(outcomes) - stored} 份）。")
+    (err_console if quiet else console).print(
+        f"已存入台账 {stored} 份（重复 {len(outcomes) - stored} 份）。")
 

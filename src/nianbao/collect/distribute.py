@@ -10,12 +10,13 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 from nianbao.collect.naming import inside, unique
 from nianbao.collect.roster import Unit
@@ -67,11 +68,14 @@ class Personaliser:
         self.members = _read_zip(self.base)
         self.patched = [n for n, data in self.members
                         if any(p.encode() in data for p in (*self.PLACE.values(), self.SIG))]
+        self.strings = _shared_strings(dict(self.members).get("xl/sharedStrings.xml", b""))
 
     def copy_for(self, unit: Unit) -> bytes:
         identity = {"unit.code": unit.code, "unit.name": unit.name, "year": self.year}
         opts = issue_options(self.layout, identity, self.key, self.office,
                              password=self.password)
+        if not self.patchable(unit):
+            return render(self.layout, opts)
         swaps = {self.PLACE["unit.code"]: unit.code, self.PLACE["unit.name"]: unit.name,
                  self.SIG: opts.meta["signature"]}
         out = io.BytesIO()
@@ -86,6 +90,24 @@ class Personaliser:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, data)
         return out.getvalue()
+
+
+    def patchable(self, unit: Unit) -> bool:
+        """Patching gives the rendered bytes only when the writer would have stored the
+        values as new plain shared strings: no control characters (escaped `_xHHHH_` by the
+        writer) and no value that already occurs as another string of the workbook."""
+        values = (unit.code, unit.name)
+        return (unit.code != unit.name and not any(v in self.strings for v in values)
+                and not any(ord(ch) < 32 for v in values for ch in v)
+                and not any(_ESCAPE_LIKE.search(v) for v in values))
+
+
+_SST_TEXT = re.compile(rb"<t(?: [^>]*)?>([^<]*)</t>")
+_ESCAPE_LIKE = re.compile(r"_x[0-9A-Fa-f]{4}_")  # the writer escapes text looking like this
+
+
+def _shared_strings(xml: bytes) -> set[str]:
+    return {unescape(m.decode("utf-8")) for m in _SST_TEXT.findall(xml)}
 
 
 def _read_zip(data: bytes) -> list[tuple[str, bytes]]:
@@ -112,8 +134,19 @@ def distribute(layout: Layout, units: list[Unit], year: int, key: bytes, office:
 
 
 def write_manifest(outbox: Path, issued: list[Issued], layout: Layout, year: int) -> None:
+    """manifest.json/.csv of the outbox; a partial run (--unit) updates its units' entries
+    and keeps the others."""
     rows = [{"unit_code": i.unit.code, "unit_name": i.unit.name, "file": i.path.name,
              "sha256": i.sha256} for i in issued]
+    try:
+        old = json.loads((outbox / "manifest.json").read_text(encoding="utf-8"))
+        if old.get("form") == layout.form.id and old.get("year") == year:
+            mine = {r["unit_code"] for r in rows}
+            kept = [r for r in old.get("files", []) if r.get("unit_code") not in mine
+                    and (outbox / str(r.get("file"))).is_file()]
+            rows = kept + rows
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass  # no manifest yet, or one we cannot read: write a fresh one
     atomic_write_text(outbox / "manifest.json", json.dumps(
         {"form": layout.form.id, "version": layout.form.version, "year": year,
          "fingerprint": layout.fingerprint, "files": rows}, ensure_ascii=False, indent=2))

@@ -39,16 +39,17 @@ def write_outputs(result: CheckResult, verdict: Verdict, ctx: Context, folder: P
     unit = verdict.unit_code if verdict.status != "rejected" else None
     unit_name = ctx.units.get(unit or "", "")
     short = result.sha256[:8]
-    sub = inside(folder, f"{unit}-{unit_name}" if unit else "未受理")
-    base = f"{unit_name or Path(result.file).stem}-{ctx.year}年"
+    sub = inside(folder, f"{unit}-{unit_name[:40]}" if unit else "未受理")
+    # the unit's name is cut so that the hash at the end always survives in the file name
+    base = f"{(unit_name or Path(result.file).stem)[:40]}-{ctx.year}年"
     out = {}
     receipt = inside(sub, f"{base}-回执-{short}.txt")
-    atomic_write_text(receipt, receipt_text(result, verdict, ctx))
+    atomic_write_text(receipt, receipt_text(result, verdict, ctx), fsync=False)
     out["receipt"] = str(receipt)
     form = result.form
     if unit and form is not None and verdict.findings and result.submission is not None:
         path = inside(sub, f"{base}-反馈-{short}.xlsx")
-        atomic_write(path, feedback_workbook(form, result, verdict, ctx))
+        atomic_write(path, feedback_workbook(form, result, verdict, ctx), fsync=False)
         out["feedback"] = str(path)
     return out
 

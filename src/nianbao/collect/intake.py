@@ -24,7 +24,7 @@ from nianbao.collect.signing import key_id, verify
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import Finding, Severity, blocking, make
 from nianbao.read.normalise import to_json
-from nianbao.sandbox import Limits, sandboxed_map
+from nianbao.sandbox import Failure, Limits, sandboxed_map
 from nianbao.spec.model import Form
 from nianbao.validate.rules import check_rules
 
@@ -57,15 +57,19 @@ class Context:
 
     @classmethod
     def of(cls, ws: Workspace, units: dict[str, str], *, feedback: bool = True,
-           received_at: str = "", ledger: Ledger | None = None) -> Context:
+           received_at: str = "", ledger: Ledger | None = None,
+           year: int | None = None) -> Context:
+        """The context of judging files for `year` (default: the workspace's year), with
+        the previous year's records from the ledger for the cross-year rules."""
+        year = year or ws.config.year
         previous = {}
         if ledger is not None:
             from nianbao.merge.export import records
             from nianbao.spec.load import load_form
 
             previous = {r.unit_code: r.values for r in
-                        records(ledger, load_form(ws.config.form), ws.config.year - 1)}
-        return cls(ws.key, ws.config.year, ws.config.form, ws.config.office, units,
+                        records(ledger, load_form(ws.config.form), year - 1)}
+        return cls(ws.key, year, ws.config.form, ws.config.office, units,
                    str(ws.store_dir), str(ws.feedback_dir) if feedback else None,
                    ws.config.block_unexplained_warnings, received_at, previous)
 
@@ -176,7 +180,7 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     except OSError as exc:
         finding = make("FILE_MISSING", file=path, detail=os_reason(exc))
         return Intake(path, name, "", 0, "", verdict=_unreadable(finding))
-    sha, rel = store.put(Path(ctx.store_dir), data)
+    sha, rel = store.put(Path(ctx.store_dir), data, fsync=False)
     if sha in known:
         return Intake(path, name, sha, len(data), rel)
     result = check_bytes(data, name, expected_form=ctx.form_id)
@@ -185,6 +189,13 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     if ctx.feedback_dir:
         intake.outputs = write_outputs(result, verdict, ctx, Path(ctx.feedback_dir))
     return intake
+
+
+def failure_finding(file: str, why: Failure) -> Finding:
+    """A file whose reading overran or crashed: the file's fault or, for an exception, ours."""
+    if why.kind == "error":
+        return make("INTERNAL_ERROR", file=file, detail=why.detail)
+    return make("FILE_TIMEOUT", file=file, detail=why.detail)
 
 
 def _unreadable(finding: Finding) -> Verdict:
@@ -246,6 +257,9 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
     batch: list[Intake] = []
 
     def flush() -> None:
+        if not batch:
+            return
+        os.sync()  # the batch's blobs, feedback and receipts reach the disk before the ledger
         for it, (outcome, sid) in zip(batch, ledger.add_intakes(batch, run_id, at), strict=True):
             report.outcomes[outcome] += 1
             v = it.verdict
@@ -286,8 +300,8 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
 def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int,
          limits: Limits | None = None) -> Iterator[Intake]:
     """Each file in a limited child process; one that overruns is rejected, kept, reported."""
-    def failed(path: str, reason: str) -> Intake:
-        finding = make("FILE_TIMEOUT", file=path, detail=reason)
+    def failed(path: str, why: Failure) -> Intake:
+        finding = failure_finding(path, why)
         try:
             data = Path(path).read_bytes()
         except OSError as exc:

@@ -181,7 +181,8 @@ class Ledger:
 
     # -- units -------------------------------------------------------------------------
     def sync_units(self, units: Iterable[Unit]) -> None:
-        """Make the units table the roster (removed units stay if they have submissions)."""
+        """Make the units table the roster. Submissions of a unit that left the roster stay
+        in the ledger; status lists them as not attributable to a listed unit."""
         units = list(units)
         with self.transaction():
             self.db.execute("DELETE FROM units")

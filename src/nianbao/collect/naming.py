@@ -13,13 +13,18 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
 
 def safe_name(text: str, max_len: int = 80) -> str:
     """A single path component: no separators, control characters, leading dots or
-    Windows-reserved names; trimmed to `max_len` characters."""
+    Windows-reserved names; trimmed to `max_len` characters, keeping the extension."""
     text = unicodedata.normalize("NFC", str(text))
     text = _BAD.sub("_", text).strip().strip(".")
     text = re.sub(r"\s+", " ", text)
     if not text or text.upper().split(".")[0] in _RESERVED:
         text = "_" + text
-    return text[:max_len].rstrip(" .") or "_"
+    stem, dot, suffix = text.rpartition(".")
+    if not dot or not stem or len(suffix) > 8:
+        stem, suffix = text, ""
+    else:
+        suffix = "." + suffix
+    return (stem[: max_len - len(suffix)].rstrip(" .") or "_") + suffix
 
 
 def inside(folder: Path, *parts: str) -> Path:

@@ -13,18 +13,18 @@ from typing import Any
 
 from nianbao.check import check_bytes
 from nianbao.collect import store
-from nianbao.collect.intake import Context, _unreadable, judge, now_iso
-from nianbao.collect.ledger import Ledger, Verdict
+from nianbao.collect.intake import Context, _unreadable, failure_finding, judge, now_iso
+from nianbao.collect.ledger import Ledger, Row, Verdict
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import make
-from nianbao.sandbox import sandboxed_map
+from nianbao.sandbox import Failure, sandboxed_map
 
-_CTX: Context | None = None
+_CTXS: dict[int, Context] = {}
 
 
-def _init(ctx: Context) -> None:
-    global _CTX
-    _CTX = ctx
+def _init(ctxs: dict[int, Context]) -> None:
+    global _CTXS
+    _CTXS = ctxs
 
 
 @dataclass
@@ -38,10 +38,12 @@ class RevalidateReport:
                 "changes": self.changes}
 
 
-def _judge_stored(item: tuple[int, str, str, str]) -> tuple[int, Verdict]:
-    sid, rel, name, received_at = item
-    ctx = _CTX
-    assert ctx is not None
+Item = tuple[int, str, str, str, int]  # submission, blob, file name, received at, year
+
+
+def _judge_stored(item: Item) -> tuple[int, Verdict]:
+    sid, rel, name, received_at, year = item
+    ctx = _CTXS[year]
     try:
         data = store.get(Path(ctx.store_dir), rel)
     except (OSError, ValueError) as exc:
@@ -54,17 +56,23 @@ def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1,
                progress: Callable[[int], None] | None = None) -> RevalidateReport:
     at = now_iso()
     units = {u.code: u.name for u in ledger.units()}
-    ctx = Context.of(ws, units, feedback=False, ledger=ledger)
     rows = {r.id: r for r in ledger.rows() if r.kind == "workbook"}
+    # A submission accepted for a year is judged again for that year (a workspace moved on
+    # to the next year keeps last year's returns as last year's); others for the
+    # workspace's year.
+    years = {sid: _year_of(r, ws.config.year) for sid, r in rows.items()}
+    ctxs = {y: Context.of(ws, units, feedback=False, ledger=ledger, year=y)
+            for y in sorted(set(years.values()))}
     run_id = ledger.start_run("revalidate", at)
     report = RevalidateReport(run_id)
-    items = [(r.id, r.stored, r.file_name, r.received_at) for r in rows.values()]
+    items = [(r.id, r.stored, r.file_name, r.received_at, years[r.id]) for r in rows.values()]
     pending: list[tuple[int, Verdict]] = []
-    def failed(item: tuple[int, str, str, str], reason: str) -> tuple[int, Verdict]:
-        return item[0], _unreadable(make("FILE_TIMEOUT", file=item[2], detail=reason))
+
+    def failed(item: Item, why: Failure) -> tuple[int, Verdict]:
+        return item[0], _unreadable(failure_finding(item[2], why))
 
     for sid, verdict in sandboxed_map(_judge_stored, items, jobs=jobs, on_failure=failed,
-                                      initializer=_init, initargs=(ctx,)):
+                                      initializer=_init, initargs=(ctxs,)):
         report.checked += 1
         old = rows[sid].verdict
         if not verdict.same_as(old):
@@ -79,6 +87,13 @@ def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1,
     ledger.finish_run(run_id, now_iso(), {"checked": report.checked,
                                           "changed": len(report.changes)})
     return report
+
+
+def _year_of(row: Row, default: int) -> int:
+    v = row.verdict
+    if v.status != "rejected" and isinstance(v.year, int):
+        return v.year
+    return default
 
 
 def _change(file: str, sid: int, old: Verdict, new: Verdict) -> dict[str, Any]:

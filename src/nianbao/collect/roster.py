@@ -77,8 +77,10 @@ def _xlsx_rows(data: bytes, name: str) -> list[list[str]]:
     except Exception as exc:  # an unreadable roster is reported, not raised
         raise RosterError(name, [f"无法读取工作簿：{exc}"]) from None
     ws = wb.worksheets[0]
+    # only the used range: asking for a fixed 100,000 x 30 would create every empty cell
     return [["" if v is None else _cell_text(v) for v in row]
-            for row in ws.iter_rows(values_only=True, max_row=100_000, max_col=30)]
+            for row in ws.iter_rows(values_only=True, max_row=min(ws.max_row, 100_000),
+                                    max_col=min(ws.max_column, 30))]
 
 
 def _cell_text(value: Any) -> str:
@@ -90,10 +92,11 @@ def _cell_text(value: Any) -> str:
 
 
 def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
-    rows = [r for r in rows if any(str(c).strip() for c in r)]
-    if not rows:
+    # keep each row's number in the file: blank lines are skipped, not renumbered
+    numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(str(c).strip() for c in r)]
+    if not numbered:
         raise RosterError(name, ["名单为空"])
-    header = [_key(h) for h in rows[0]]
+    header = [_key(h) for h in numbered[0][1]]
     columns: dict[str, int] = {}
     for field, aliases in COLUMNS.items():
         keys = {_key(a) for a in aliases}
@@ -107,7 +110,7 @@ def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
         raise RosterError(name, problems)
     units: list[Unit] = []
     seen: dict[str, int] = {}
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in numbered[1:]:
         def get(field: str, row: list[str] = row) -> str:
             i = columns.get(field)
             return _clean(row[i]) if i is not None and i < len(row) else ""
@@ -121,6 +124,8 @@ def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
             continue
         if not unit_name:
             problems.append(f"第 {number} 行：单位名称为空（单位代码 {code}）")
+        elif any(ord(ch) < 32 for ch in unit_name):
+            problems.append(f"第 {number} 行：单位名称含有不可见的控制字符（单位代码 {code}）")
         if code in seen:
             problems.append(f"第 {number} 行：单位代码“{code}”重复（第 {seen[code]} 行已有）")
             continue
@@ -145,6 +150,7 @@ def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
 
 def _cycles(units: list[Unit]) -> list[str]:
     parent = {u.code: u.parent for u in units if u.parent}
+    row = {u.code: u.row for u in units}
     reported: set[str] = set()
     out = []
     for start in parent:
@@ -156,7 +162,9 @@ def _cycles(units: list[Unit]) -> list[str]:
             loop = path[path.index(code):]
             if not reported.intersection(loop):
                 reported.update(loop)
-                out.append("上级单位关系形成循环：" + " → ".join([*loop, code]))
+                rows = "、".join(str(row[c]) for c in sorted(loop, key=row.__getitem__))
+                out.append(f"第 {rows} 行：上级单位关系形成循环："
+                           + " → ".join([*loop, code]))
     return out
 
 

@@ -5,9 +5,10 @@ State of a unit (its submissions for the collection's year):
 - invalid  returned, but every usable submission has blocking errors;
 - rejected returned, but every file was refused (wrong year, another office's template ...);
 - missing  nothing returned.
-Timeliness is judged by the first file received from the unit (a correction sent after
-the deadline does not make a unit late): on_time / late; with nothing returned, pending
-before the deadline and overdue after it. Deadlines are inclusive, in China time.
+Timeliness is judged by the earliest usable file received from the unit (a correction
+sent after the deadline does not make a unit late; a refused file is not a report):
+on_time / late; with nothing usable returned, pending before the deadline and overdue
+after it. Deadlines are inclusive, in China time.
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ def unit_status(ledger: Ledger, config: Config, as_of: datetime | None = None) -
             continue
         if v.unit_code in codes and (v.year == config.year or v.status == "rejected"):
             by_unit.setdefault(v.unit_code, []).append(row)  # type: ignore[arg-type]
-        elif v.status == "rejected":
+        elif v.unit_code not in codes:  # unreadable, unknown, or a unit no longer listed
             unattributed.append({"submission": row.id, "file": row.file_name,
-                                 "received_at": row.received_at, "reason": v.reason,
-                                 "unit": v.unit_code})
+                                 "received_at": row.received_at, "status": v.status,
+                                 "reason": v.reason, "unit": v.unit_code})
     out = []
     for u in units:
         rows = by_unit.get(u.code, [])
@@ -117,9 +118,12 @@ def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
          rows: list[Row], as_of: datetime) -> UnitStatus:
     s = UnitStatus(code, name, parent, contact, deadline.isoformat() if deadline else None,
                    "missing", "pending", submissions=len(rows))
-    if rows:
-        s.first_received_at = rows[0].received_at
-        first = datetime.fromisoformat(rows[0].received_at).astimezone(CHINA).date()
+    # a refused file is not a report: timeliness counts the usable ones, earliest received
+    usable = [r for r in rows if r.verdict.status != "rejected"]
+    if usable:
+        first_row = min(usable, key=lambda r: datetime.fromisoformat(r.received_at))
+        s.first_received_at = first_row.received_at
+        first = datetime.fromisoformat(first_row.received_at).astimezone(CHINA).date()
         s.timeliness = "late" if deadline and first > deadline else "on_time"
     elif deadline and as_of.astimezone(CHINA).date() > deadline:
         s.timeliness = "overdue"

@@ -13,13 +13,15 @@ def blob_path(sha256: str) -> str:
     return f"{sha256[:2]}/{sha256}"
 
 
-def put(store: Path, data: bytes, sha256: str | None = None) -> tuple[str, str]:
-    """Keep `data` (once); return (sha256, path relative to the store)."""
+def put(store: Path, data: bytes, sha256: str | None = None, fsync: bool = True
+        ) -> tuple[str, str]:
+    """Keep `data` (once); return (sha256, path relative to the store). collect passes
+    fsync=False and syncs a whole batch before committing it to the ledger."""
     digest = sha256 or hashlib.sha256(data).hexdigest()
     rel = blob_path(digest)
     target = store / rel
     if not target.exists():
-        atomic_write(target, data)
+        atomic_write(target, data, fsync)
     return digest, rel
 
 

@@ -161,6 +161,8 @@ def open_workspace(root: Path) -> Workspace:
     for key in ("office", "office_code", "roster"):
         if key in c and not isinstance(c[key], str):
             problems.append(f"collection.{key} 应为文本")
+    if not isinstance(c.get("block_unexplained_warnings", False), bool):
+        problems.append("collection.block_unexplained_warnings 应为 true 或 false（不加引号）")
     if problems:
         raise WorkspaceError(f"{path}：" + "；".join(problems))
     return Workspace(root, Config(

@@ -17,7 +17,7 @@ from typing import Any
 import xlsxwriter
 
 from nianbao.collect.ledger import Ledger, Row
-from nianbao.read.normalise import NA, from_json, to_json
+from nianbao.read.normalise import NA, NA_JSON, from_json, to_json
 from nianbao.render.workbook import FIXED_TIME
 from nianbao.spec.model import Form
 
@@ -79,8 +79,8 @@ def value_state(value: Any) -> str:
     return "text"
 
 
-def long_rows(form: Form, recs: list[Record], as_json: bool = True) -> list[dict[str, Any]]:
-    cast = to_json if as_json else _typed
+def long_rows(form: Form, recs: list[Record], cast: Any = to_json) -> list[dict[str, Any]]:
+    """One row per unit and field; `cast` turns a value into the output's representation."""
     rows = []
     for r in recs:
         for fid, f in form.fields.items():
@@ -92,17 +92,16 @@ def long_rows(form: Form, recs: list[Record], as_json: bool = True) -> list[dict
     return rows
 
 
-def wide_rows(form: Form, recs: list[Record], as_json: bool = True
+def wide_rows(form: Form, recs: list[Record], cast: Any = to_json
               ) -> tuple[list[str], list[dict[str, Any]]]:
-    cast = to_json if as_json else _typed
-    columns = ["unit_code", "unit_name", "year", "status", "source", "submission",
-               *form.fields]
+    fixed = ["unit_code", "unit_name", "year", "status", "source", "submission"]
+    columns = [*fixed, *(fid for fid in form.fields if fid not in fixed)]  # "year" once
     rows = []
     for r in recs:
         row: dict[str, Any] = {"unit_code": r.unit_code, "unit_name": r.unit_name,
                                "year": r.year, "status": r.status, "source": r.source,
                                "submission": r.submission}
-        row.update({fid: cast(r.values.get(fid)) for fid in form.fields})
+        row.update({fid: cast(r.values.get(fid)) for fid in columns[6:]})
         rows.append(row)
     return columns, rows
 
@@ -110,6 +109,12 @@ def wide_rows(form: Form, recs: list[Record], as_json: bool = True
 def _typed(value: Any) -> Any:
     """A value for a spreadsheet cell: numbers stay numbers, "not applicable" is "/"."""
     return "/" if value is NA else value
+
+
+def _csv_value(value: Any) -> Any:
+    """A value for CSV: numbers stay numbers (never neutralised: -1.5 is not a formula),
+    "not applicable" is "n/a" as in JSON."""
+    return NA_JSON if value is NA else value
 
 
 def to_csv(columns: list[str] | tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
@@ -159,11 +164,12 @@ def export(ledger: Ledger, form: Form, fmt: str, *, shape: str = "long",
     """The ledger as csv, json or xlsx; xlsx holds both shapes on two sheets."""
     recs = records(ledger, form, year)
     if fmt == "xlsx":
-        wide_cols, wide = wide_rows(form, recs, as_json=False)
-        return to_xlsx([("long", LONG_COLUMNS, long_rows(form, recs, as_json=False)),
+        wide_cols, wide = wide_rows(form, recs, _typed)
+        return to_xlsx([("long", LONG_COLUMNS, long_rows(form, recs, _typed)),
                         ("wide", wide_cols, wide)])
+    cast = to_json if fmt == "json" else _csv_value
     if shape == "wide":
-        columns, rows = wide_rows(form, recs)
+        columns, rows = wide_rows(form, recs, cast)
     else:
-        columns, rows = list(LONG_COLUMNS), long_rows(form, recs)
-    return to_csv(columns, rows) if fmt == "csv" else to_json_bytes(columns, rows)
+        columns, rows = list(LONG_COLUMNS), long_rows(form, recs, cast)
+    return to_json_bytes(columns, rows) if fmt == "json" else to_csv(columns, rows)

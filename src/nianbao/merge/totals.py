@@ -90,7 +90,8 @@ def merge(ledger: Ledger, form: Form, year: int, units: list[Unit], *,
     scope = next((u for u in units if u.code == under), None) if under else None
     members = subtree(units, under) if under else units
     rows = counting_rows(ledger, year)
-    rejected = {r.verdict.unit_code for r in ledger.rows(year=year, status="rejected")}
+    # as in status: a unit whose files were all refused (any claimed year) is "rejected"
+    rejected = {r.verdict.unit_code for r in ledger.rows(status="rejected")}
     name = f"{scope.name if scope else office or '本地区'}（汇总）"
     identity = {"unit.code": scope.code if scope else "", "unit.name": name, "year": year}
     result = MergeResult(form, year, scope, identity, {})

@@ -468,7 +468,11 @@ class _Reader:
             at = text.find(want)
             if at < 0:
                 continue
-            head = text[:at]
+            # the name is cut from the line as printed: NFKC would turn the official
+            # full-width brackets of a unit's name into half-width ones
+            raw = "".join(line.split())
+            raw_at = raw.find("".join(self.form.title.split()))
+            head = raw[:raw_at] if raw_at >= 0 else text[:at]
             year = None
             m = re.search(r"(\d{4}|[〇零一二三四五六七八九]{4})年度?$", head)
             if m:

@@ -198,7 +198,8 @@ class _Writer:
     def input_style(self, cell: InputCell, fid: str) -> str:
         kind = cell.kind
         if fid in (f.id for f in self.layout.form.cover.fields):
-            if self.opts.lock_identity and self.opts.identity.get(fid) not in (None, ""):
+            if self.opts.lock_inputs or (self.opts.lock_identity
+                                         and self.opts.identity.get(fid) not in (None, "")):
                 return "identity_locked:" + ("0" if kind == YEAR else "@")
             return "identity:" + ("0" if kind == YEAR else "@")
         num = {COUNT: "0", AMOUNT: "General"}.get(kind, "")
