@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from nianbao.findings import Finding, Severity, make
@@ -142,7 +143,8 @@ class _Reader:
             if a.sheet in self.missing_sheets:
                 continue
             found = self.cell(a.sheet, a.row, a.col)
-            if found.formula is not None and same_formula(found.formula, cell.excel):
+            if found.formula is not None and (found.formula == cell.excel
+                                              or same_formula(found.formula, cell.excel)):
                 intact.append((cell, found))
                 continue
             field_id = cell.field
@@ -290,7 +292,13 @@ def _canon(code: str) -> str:
 
 
 def same_formula(found: str, expected: str) -> bool:
-    return normalise_formula(found) == normalise_formula(expected)
+    return normalise_formula(found) == _expected_formula(expected)
+
+
+@cache
+def _expected_formula(text: str) -> str:
+    """The template's formulas are few and fixed: normalise each once."""
+    return normalise_formula(text)
 
 
 def _squash(text: str) -> str:

@@ -122,12 +122,17 @@ class Layout:
     status: FormulaCell
     version_text: str
     fingerprint: str = ""
+    _rects: dict[str, list[tuple[str, list[InputCell]]]] = field(default_factory=dict,
+                                                                 repr=False)
 
     def sheet(self, name: str) -> SheetSpec:
         return next(s for s in self.sheets if s.name == name)
 
     def input_rects(self, table: str) -> list[tuple[str, list[InputCell]]]:
-        return input_rects(self.form, self.inputs, table)
+        """A table's numeric inputs as rectangles (computed once per layout)."""
+        if table not in self._rects:
+            self._rects[table] = input_rects(self.form, self.inputs, table)
+        return self._rects[table]
 
 
 def _sheet_ref(sheet: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nianbao.findings import Finding, Severity, make
-from nianbao.rules.evaluate import field_values, sides
+from nianbao.rules.evaluate import field_values, instance_sides, numbers, plan
 from nianbao.rules.expr import Ref, Side, compress
 from nianbao.spec.layout import layout_for
 from nianbao.spec.model import Form, RuleInstance
@@ -17,14 +17,15 @@ def check_rules(form: Form, values: Mapping[str, Any], *, file: str | None = Non
                 cross_year_only: bool = False) -> list[Finding]:
     """One finding per failing rule instance. Cross-year rules run only with `previous`
     (the same unit's record for the year before); `cross_year_only` runs only those."""
-    full = field_values(form, values)
-    prev = field_values(form, previous) if previous is not None else None
+    nums = numbers(field_values(form, values))
+    prev = numbers(field_values(form, previous)) if previous is not None else None
+    p = plan(form)
     findings = []
     for inst in form.instances:
         if (inst.rule.cross_year and prev is None) or (cross_year_only
                                                        and not inst.rule.cross_year):
             continue
-        lhs, rhs = sides(inst, full, prev)
+        lhs, rhs = instance_sides(p, inst.id, nums, prev)
         if lhs != rhs:
             findings.append(unbalanced(form, inst, lhs, rhs, file))
     return findings
