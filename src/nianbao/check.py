@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from nianbao.findings import Finding, blocking, make
+from nianbao.read.fast_reader import read_auto
 from nianbao.read.normalise import to_json
-from nianbao.read.openpyxl_reader import TooManyCells, read_openpyxl
+from nianbao.read.openpyxl_reader import TooManyCells
 from nianbao.read.precheck import Limits, precheck_bytes
 from nianbao.read.rawbook import RawWorkbook
 from nianbao.read.submission import FormLookup, Submission, read_submission
@@ -86,7 +87,7 @@ class CheckResult:
 
 
 def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
-                expected_form: str | None = None, reader: Reader = read_openpyxl,
+                expected_form: str | None = None, reader: Reader = read_auto,
                 limits: Limits | None = None) -> CheckResult:
     """Check one file's bytes; `name` is how findings refer to it."""
     result = CheckResult(name, hashlib.sha256(data).hexdigest(), len(data))

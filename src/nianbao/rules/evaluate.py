@@ -144,7 +144,7 @@ def sheet_values(layout: Layout, values: Mapping[str, Any]) -> dict[tuple[str, i
             out[cell.area.key] = full[cell.field]  # type: ignore[index]
         elif cell.role == "check":
             lhs, rhs = instance_sides(p, cell.instance, nums)  # type: ignore[arg-type]
-            out[cell.area.key] = _tidy(lhs - rhs)
+            out[cell.area.key] = _tidy(difference(lhs, rhs))
     for table in form.tables:
         rects = layout.input_rects(table.id)
         invalid = sum(invalid_count(cells, full) for _, cells in rects)
@@ -162,6 +162,14 @@ def sheet_values(layout: Layout, values: Mapping[str, Any]) -> dict[tuple[str, i
     out[layout.status.area.key] = status_text(totals["unbalanced"], totals["invalid"],
                                               totals["blank"])
     return out
+
+
+def difference(a: Number, b: Number) -> Number:
+    """a - b, in floats when a file's floats meet exact Decimals."""
+    try:
+        return a - b  # type: ignore[operator]
+    except TypeError:
+        return float(a) - float(b)
 
 
 def _tidy(value: Number) -> Number:

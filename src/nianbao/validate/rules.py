@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nianbao.findings import Finding, Severity, make
-from nianbao.rules.evaluate import field_values, instance_sides, numbers, plan
+from nianbao.rules.evaluate import difference, field_values, instance_sides, numbers, plan
 from nianbao.rules.expr import Ref, Side, compress
 from nianbao.spec.layout import layout_for
 from nianbao.spec.model import Form, RuleInstance
@@ -40,7 +40,7 @@ def unbalanced(form: Form, inst: RuleInstance, lhs: Any, rhs: Any,
         "UNBALANCED", file=file, sheet=place.sheet, cell=place.a1, field=inst.anchor,
         rule=inst.rule.id, severity=Severity(inst.rule.severity),
         where_label=inst.where, rule_text=inst.rule.text,
-        lhs=_num(lhs), rhs=_num(rhs), diff=_num(lhs - rhs),
+        lhs=_num(lhs), rhs=_num(rhs), diff=_num(difference(lhs, rhs)),
         lhs_expr=_expr(layout, inst.comparison.lhs), rhs_expr=_expr(layout, inst.comparison.rhs),
         cells="、".join(dict.fromkeys(cells)), instance=inst.id,
     )
