@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 from openpyxl.workbook.workbook import Workbook
 
+from nianbao.cells import a1, parse_a1
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import META_KEYS, layout_for, status_text
 from nianbao.spec.load import load_spec, spec_path
@@ -192,19 +193,25 @@ def test_document_properties(book, layout):
 
 
 def validations(wb: Workbook) -> dict[tuple[str, str], object]:
+    """(sheet, cell) -> the validation covering it; a cell is covered at most once."""
     out = {}
     for ws in wb.worksheets:
         for dv in ws.data_validations.dataValidation:
             for rng in str(dv.sqref).split():
-                assert (ws.title, rng) not in out
-                out[(ws.title, rng)] = dv
+                first, _, last = rng.partition(":")
+                (r0, c0), (r1, c1) = parse_a1(first), parse_a1(last or first)
+                for r in range(r0, r1 + 1):
+                    for c in range(c0, c1 + 1):
+                        key = (ws.title, a1(r, c))
+                        assert key not in out
+                        out[key] = dv
     return out
 
 
 def test_numeric_inputs_are_validated_with_chinese_prompts(book, layout):
     dvs = validations(book)
     for fid, c in layout.inputs.items():
-        dv = dvs.get((c.area.sheet, c.area.ref))
+        dv = dvs.get((c.area.sheet, c.area.a1))
         if c.kind in ("text",):
             assert dv is None, fid
             continue
@@ -212,7 +219,11 @@ def test_numeric_inputs_are_validated_with_chinese_prompts(book, layout):
         assert dv.showInputMessage and dv.showErrorMessage, fid
         assert CJK.search(dv.promptTitle) and CJK.search(dv.prompt), fid
         assert CJK.search(dv.errorTitle) and CJK.search(dv.error), fid
-    assert len(dvs) == len([c for c in layout.inputs.values() if c.kind != "text"])
+    # validations cover input cells only (one rule may cover a whole block of inputs)
+    input_cells = {(c.area.sheet, a1(r, col)) for c in layout.inputs.values()
+                   for r in range(c.area.row, c.area.last_row + 1)
+                   for col in range(c.area.col, c.area.last_col + 1)}
+    assert set(dvs) <= input_cells
 
 
 def test_count_validation(book):
@@ -228,18 +239,18 @@ def test_table_two_validation_allows_not_applicable(book):
     assert dv.type == "custom"
     assert dv.formula1 == 'OR(AND(ISNUMBER(B6),B6>=0,B6=INT(B6)),B6="/",B6="—",B6="无")'
     assert "“/”" in dv.prompt
-    fees = validations(book)[("主动公开", "B17:D17")]
+    fees = validations(book)[("主动公开", "B17")]
     assert fees.formula1 == 'OR(AND(ISNUMBER(B17),B17>=0),B17="/",B17="—",B17="无")'
     assert "万元" in fees.prompt
 
 
 def test_year_and_code_validation(book):
     dvs = validations(book)
-    year = dvs[("封面", "B6:D6")]
+    year = dvs[("封面", "B6")]
     # "between" is the default operator: openpyxl reads it back as None
     assert (year.type, year.operator or "between", year.formula1, year.formula2) == (
         "whole", "between", "2000", "2100")
-    code = dvs[("封面", "B5:D5")]
+    code = dvs[("封面", "B5")]
     assert (code.type, code.operator or "between", code.formula1, code.formula2) == (
         "textLength", "between", "1", "64")
 

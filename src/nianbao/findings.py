@@ -7,7 +7,9 @@ it (a Chinese message). Codes are English and stable; messages come from one cat
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -372,7 +374,7 @@ class Finding:
             "cell": self.cell,
             "field": self.field,
             "rule": self.rule,
-            "values": self.values,
+            "values": json_safe(self.values),
             "message": self.message,
         }
 
@@ -411,6 +413,22 @@ class _Blank(dict):
 
     def __missing__(self, key: str) -> str:
         return ""
+
+
+def json_safe(value: Any) -> Any:
+    """Finding values as JSON can hold them: exact decimals as strings, floats that are
+    not finite as strings, containers walked, anything else as its text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else str(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(v) for v in value]
+    return str(value)
 
 
 def worst(findings: list[Finding]) -> Severity | None:

@@ -31,6 +31,7 @@ WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w",
                                                help="收集工作区文件夹（默认：当前文件夹）")]
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="并行进程数（默认：全部 CPU 核）")]
 JsonOption = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
+SHOW_ALL = 100  # a collect of more files than this lists only those that need attention
 
 
 def open_all(root: Path) -> tuple[Workspace, Ledger, list[Unit]]:
@@ -141,12 +142,18 @@ def collect(
             table.add_column(col, overflow="fold")
         words = {"valid": "[green]通过[/]", "invalid": "[red]有错误[/]",
                  "rejected": "[bold red]未受理[/]"}
-        for it in report.items:
+        # a big batch lists only what needs attention; --json has every file
+        shown = report.items if len(report.items) <= SHOW_ALL else [
+            it for it in report.items if it["status"] != "valid"][:SHOW_ALL]
+        for it in shown:
             result = ("旧文件重发" if it["reason"] == "REPLAYED_FILE" else "重复（已收过）") \
                 if it["outcome"] == "duplicate" else words[it["status"]]
             table.add_row(Path(it["path"]).name, result, it["unit"] or "", str(it["errors"]),
                           str(it["warnings"]), title(it["reason"]) if it["reason"] else "")
         console.print(table)
+        if len(shown) < len(report.items):
+            console.print(f"（共 {len(report.items)} 个文件，上表只列出需要处理的前 "
+                          f"{len(shown)} 个；全部结果请用 --json 或 nianbao status 查看）")
         o = report.outcomes
         console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
                       f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {ws.feedback_dir}。")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nianbao.collect.roster import Unit
+from nianbao.findings import json_safe
 
 SCHEMA_VERSION = "1"
 
@@ -353,4 +354,5 @@ class _Transaction:
 
 
 def _dump(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"),
+                      sort_keys=True)

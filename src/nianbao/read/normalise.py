@@ -123,6 +123,8 @@ def _number_text(raw: str, kind: str, na: bool) -> Normalised:
         notes.append("去掉了千分位逗号")
     if not (_INT.match(text) or _DEC.match(text)):
         return Normalised(None, "VALUE_TEXT")
+    if len(text.lstrip("+-").split(".")[0].lstrip("0")) > 15:  # beyond any count, and beyond
+        return Normalised(None, "VALUE_TOO_LARGE")            # what a spreadsheet keeps
     try:
         number = Decimal(text)
     except InvalidOperation:

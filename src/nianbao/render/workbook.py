@@ -185,7 +185,8 @@ class _Writer:
             value = values.get(fid)
             style = self.input_style(cell, fid)
             self.put(cell.area, value, self.fmt(style))
-            if not style.startswith(("identity_locked", "locked")):
+            if not style.startswith(("identity_locked", "locked")) and not (
+                    cell.kind in NUMERIC_KINDS and form.fields[fid].table):
                 self.validate(cell)
             if fid in opts.marks:
                 ws = self.sheets[cell.area.sheet]
@@ -193,6 +194,9 @@ class _Writer:
                                  {"x_scale": 2.2, "y_scale": 1.6, "font_name": self.font})
         for table in form.tables:
             for ref, cells in self.layout.input_rects(table.id):
+                # one rule per rectangle, relative to its top-left cell: a small file
+                if not opts.lock_inputs:
+                    self.validate(cells[0], ref)
                 self.highlight_invalid(cells[0], ref)
 
     def input_style(self, cell: InputCell, fid: str) -> str:
@@ -210,7 +214,8 @@ class _Writer:
             return "marked_text" if marked else "input_text"
         return ("marked:" if marked else "input:") + num
 
-    def validate(self, cell: InputCell) -> None:
+    def validate(self, cell: InputCell, ref: str | None = None) -> None:
+        """Data validation of `cell`, or of the range `ref` whose top-left cell it is."""
         ws = self.sheets[cell.area.sheet]
         a = cell.area
         top = a.a1
@@ -248,7 +253,10 @@ class _Writer:
                     "error_title": "输入有误", "error_message": "单位代码应为 1 至 64 个字符。"}
         else:
             return
-        ws.data_validation(a.row, a.col, a.last_row, a.last_col, rule)
+        if ref is not None:
+            ws.data_validation(ref, rule)
+        else:
+            ws.data_validation(a.row, a.col, a.last_row, a.last_col, rule)
 
     def highlight_invalid(self, cell: InputCell, ref: str) -> None:
         """Mark a typed value that breaks R8 as soon as it is entered (text, <0, fraction)."""

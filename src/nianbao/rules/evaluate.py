@@ -119,12 +119,21 @@ def invalid_count(cells: list[InputCell], values: Mapping[str, Any]) -> int:
     negative = len([v for v in raw if _is_number(v) and v < 0])
     fraction = 0
     if cells[0].kind == COUNT:
-        fraction = len([v for v in raw if _is_number(v) and v != int(v)])
+        fraction = len([v for v in raw if _is_number(v) and not _whole(v)])
     return text + negative + fraction
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _whole(value: Number) -> bool:
+    """An integral number (inf and NaN are not: a file may hold them, a count cannot)."""
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, Decimal):
+        return value.is_finite() and value == value.to_integral_value()
+    return True
 
 
 def _is_text(value: Any) -> bool:

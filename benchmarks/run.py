@@ -1,0 +1,315 @@
+"""Province-scale benchmarks: collect, distribute, merge, revalidate, each beside a baseline
+measured in the same run. Not a test: it prints numbers and ratios and asserts nothing.
+
+    python benchmarks/run.py              # 10,000 returns, 1,000 templates (several minutes)
+    python benchmarks/run.py --smoke      # a few hundred, to see that it runs
+    python benchmarks/run.py --files 2000 --templates 300
+
+The data set is the LibreOffice-saved sample returns (samples/returns, signed by the sample
+workspace's demo key), copied to the needed count with each copy re-issued to its own unit
+of a generated roster (identity and signature swapped inside the package), 1 in 10 of them
+a return with errors. Reading one file is benchmarked by benchmarks/read_bench.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+VALID = ["区文化和广电旅游体育局-2022.xlsx", "区教育局2022年政府信息公开年报.xlsx",
+         "区自然资源和规划分局-2022.xlsx", "区市场监督管理局-2022.xlsx",
+         "区住房和城乡建设局-2022.xlsx", "城关街道-2022年报（终稿）.xlsx"]
+INVALID = ["区卫生健康局-2022.xlsx", "区民政局-2022.xlsx", "区司法局-2022.xlsx"]
+RECEIVED = "2023-01-15T10:00:00+08:00"
+TARGETS = {"collect_rate": 500, "distribute_rate": 150, "merge_s": 5.0, "revalidate_s": 10.0,
+           "memory_mb": 300}
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- the data set ----------------------------------------------------------------------------
+
+def make_workspace(folder: Path, units: int) -> Path:
+    """The sample workspace (config, demo key) with a generated roster of `units` units."""
+    shutil.copytree(SAMPLES / "workspace", folder)
+    rows = ["单位代码,单位名称,上级单位代码,联系人,截止日期", "880000,测试市人民政府办公室,,,"]
+    rows += [f"880000-{i:05d},测试单位{i:05d},880000,联系人{i},"
+             for i in range(1, units + 1)]
+    (folder / "roster.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder
+
+
+def make_inbox(ws: Path, inbox: Path, count: int) -> None:
+    """`count` returns, each issued to its own unit: sample bytes with identity swapped."""
+    from nianbao.collect.distribute import issue_options
+    from nianbao.collect.workspace import open_workspace
+    from nianbao.spec.layout import layout_for
+    from nianbao.spec.load import load_form
+
+    workspace = open_workspace(ws)
+    layout = layout_for(load_form())
+    manifest = json.loads((SAMPLES / "returns" / "manifest.json").read_text(encoding="utf-8"))
+    bases = []
+    for name in VALID + INVALID:
+        info = manifest["files"][name]
+        members = _members((SAMPLES / "returns" / name).read_bytes())
+        old = issue_options(layout, {"unit.code": info["unit.code"],
+                                     "unit.name": info["unit.name"], "year": 2022},
+                            workspace.key, workspace.config.office)
+        bases.append((members, info["unit.code"], info["unit.name"], old.meta["signature"]))
+    inbox.mkdir(parents=True)
+    for i in range(1, count + 1):
+        pick = len(VALID) + (i // 10) % len(INVALID) if i % 10 == 0 else i % len(VALID)
+        members, code, name, signature = bases[pick]
+        new_code, new_name = f"880000-{i:05d}", f"测试单位{i:05d}"
+        new = issue_options(layout, {"unit.code": new_code, "unit.name": new_name,
+                                     "year": 2022}, workspace.key, workspace.config.office)
+        swaps = {code: new_code, name: new_name, signature: new.meta["signature"]}
+        (inbox / f"{new_name}-2022.xlsx").write_bytes(_rezip(members, swaps))
+
+
+def _members(data: bytes) -> list[tuple[zipfile.ZipInfo, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [(info, zf.read(info)) for info in zf.infolist()]
+
+
+def _rezip(members: list[tuple[zipfile.ZipInfo, bytes]], swaps: dict[str, str]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in members:
+            if info.filename.endswith(".xml"):
+                text = data.decode("utf-8")
+                for old, new in swaps.items():
+                    text = text.replace(escape(old), escape(new))
+                data = text.encode("utf-8")
+            zf.writestr(info, data, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+# -- runs in a child process, so that its memory can be measured alone -----------------------
+
+def child(task: str, ws: str, extra: str, jobs: int) -> None:
+    from nianbao.collect.intake import collect
+    from nianbao.collect.ledger import Ledger
+    from nianbao.collect.revalidate import revalidate
+    from nianbao.collect.roster import load_roster
+    from nianbao.collect.workspace import open_workspace
+
+    workspace = open_workspace(Path(ws))
+    ledger = Ledger(workspace.ledger_path)
+    ledger.sync_units(load_roster(workspace.roster_path))
+    started = time.perf_counter()
+    if task == "collect":
+        report = collect(workspace, ledger, [Path(extra)], jobs=jobs, received_at=RECEIVED)
+        detail = dict(report.statuses)
+    else:
+        detail = {"changed": len(revalidate(workspace, ledger, jobs=jobs).changes)}
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"seconds": elapsed, "detail": detail,
+                      "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                      / 1024}))
+
+
+def run_child(task: str, ws: Path, extra: str, jobs: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", task, str(ws), extra, str(jobs)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- baselines -----------------------------------------------------------------------------
+
+def floor_rate(files: list[Path]) -> float:
+    """Files per second of only reading each file, hashing it and inflating every member:
+    what any collector must at least do."""
+    started = time.perf_counter()
+    for path in files:
+        data = path.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for info in zf.infolist():
+                zf.read(info)
+    return len(files) / (time.perf_counter() - started)
+
+
+def check_rate(files: list[Path], reader: Any) -> float:
+    """Files per second of check_bytes in this one process (no workers, no ledger)."""
+    from nianbao.check import check_bytes
+
+    started = time.perf_counter()
+    for path in files:
+        check_bytes(path.read_bytes(), path.name, reader=reader)
+    return len(files) / (time.perf_counter() - started)
+
+
+# -- the benchmarks --------------------------------------------------------------------------
+
+def bench_collect(tmp: Path, files: int, jobs: int) -> dict[str, Any]:
+    from nianbao.read.fast_reader import read_auto
+    from nianbao.read.openpyxl_reader import read_openpyxl
+
+    ws = make_workspace(tmp / "ws", files)
+    inbox = tmp / "inbox"
+    log(f"building {files} returns ...")
+    make_inbox(ws, inbox, files)
+    paths = sorted(inbox.iterdir())
+    small = max(len(paths) // 10, min(len(paths), 50))
+    out: dict[str, Any] = {"files": files}
+    log("baselines ...")
+    out["floor_rate"] = floor_rate(paths[:small])
+    out["check_fast_rate"] = check_rate(paths[:small], read_auto)
+    out["check_openpyxl_rate"] = check_rate(paths[: max(small // 10, 10)], read_openpyxl)
+    log(f"collect, {small} files, 1 job ...")
+    one = tmp / "ws-one"
+    shutil.copytree(ws, one, ignore=shutil.ignore_patterns("ledger.sqlite*", "store",
+                                                             "feedback"))
+    part = tmp / "part"
+    part.mkdir()
+    for p in paths[:small]:
+        os.link(p, part / p.name)
+    r1 = run_child("collect", one, str(part), 1)
+    out["collect_1job_rate"] = small / r1["seconds"]
+    out["collect_small_mb"] = max(r1["self_mb"], r1["children_mb"])
+    log(f"collect, {files} files, {jobs} jobs ...")
+    r = run_child("collect", ws, str(inbox), jobs)
+    out["collect_rate"] = files / r["seconds"]
+    out["collect_seconds"] = r["seconds"]
+    out["collect_statuses"] = r["detail"]
+    out["collect_self_mb"], out["collect_children_mb"] = r["self_mb"], r["children_mb"]
+    out["ws"] = ws
+    return out
+
+
+def bench_merge(ws: Path) -> dict[str, Any]:
+    from nianbao.collect.ledger import Ledger
+    from nianbao.collect.workspace import open_workspace
+    from nianbao.merge.totals import merge
+    from nianbao.spec.load import load_form
+
+    workspace = open_workspace(ws)
+    ledger = Ledger(workspace.ledger_path)
+    started = time.perf_counter()
+    rows = [json.loads(r[0]) for r in ledger.db.execute("SELECT record FROM validations")]
+    floor = time.perf_counter() - started
+    started = time.perf_counter()
+    result = merge(ledger, load_form(), 2022, ledger.units(), office=workspace.config.office)
+    seconds = time.perf_counter() - started
+    return {"merge_s": seconds, "merge_floor_s": floor, "merge_rows": len(rows),
+            "merge_units": len(result.contributions)}
+
+
+def bench_revalidate(ws: Path, jobs: int) -> dict[str, Any]:
+    r = run_child("revalidate", ws, "", jobs)
+    return {"revalidate_s": r["seconds"], "revalidate_changed": r["detail"]["changed"]}
+
+
+def bench_distribute(tmp: Path, templates: int) -> dict[str, Any]:
+    from nianbao.collect.distribute import distribute, issue_options
+    from nianbao.collect.roster import Unit
+    from nianbao.render.workbook import render
+    from nianbao.spec.layout import layout_for
+    from nianbao.spec.load import load_form
+
+    layout = layout_for(load_form())
+    units = [Unit(f"770000-{i:05d}", f"分发单位{i:05d}") for i in range(templates)]
+    key = hashlib.sha256(b"bench").digest()
+    sample = units[: max(templates // 10, 10)]
+    started = time.perf_counter()
+    for u in sample:
+        render(layout, issue_options(layout, {"unit.code": u.code, "unit.name": u.name,
+                                              "year": 2022}, key, "基准测试办"))
+    baseline = len(sample) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    distribute(layout, units, 2022, key, "基准测试办", tmp / "outbox")
+    rate = templates / (time.perf_counter() - started)
+    return {"distribute_rate": rate, "render_rate": baseline, "templates": templates}
+
+
+def report(r: dict[str, Any], jobs: int) -> None:
+    def mark(ok: bool) -> str:
+        return "达标" if ok else "未达标"
+
+    mb = max(r["collect_self_mb"], r["collect_children_mb"])
+    lines = [
+        f"机器：{os.cpu_count()} 核，Python {sys.version.split()[0]}；collect/revalidate 用 "
+        f"{jobs} 个进程。",
+        "",
+        "| 项目 | 结果 | 基线（同一次运行） | 比值 | 目标 |",
+        "|---|---|---|---|---|",
+        f"| collect {r['files']} 份（检查、入账、存档、回执、错误文件的反馈表） | "
+        f"{r['collect_rate']:.0f} 份/秒（{r['collect_seconds']:.1f} 秒） | "
+        f"单进程 collect {r['collect_1job_rate']:.0f} 份/秒 | "
+        f"{r['collect_rate'] / r['collect_1job_rate']:.2f}× | ≥ 500 份/秒："
+        f"{mark(r['collect_rate'] >= TARGETS['collect_rate'])} |",
+        f"| 读文件+哈希+解压（下限） | {r['floor_rate']:.0f} 份/秒 | — | — | — |",
+        f"| check（单进程，快速读取器） | {r['check_fast_rate']:.0f} 份/秒 | "
+        f"check（openpyxl 参考读取器）{r['check_openpyxl_rate']:.0f} 份/秒 | "
+        f"{r['check_fast_rate'] / r['check_openpyxl_rate']:.1f}× | — |",
+        f"| collect 峰值内存 | {r['files']} 份：{mb:.0f} MB | "
+        f"{r['collect_small_files']} 份：{r['collect_small_mb']:.0f} MB | "
+        f"{mb / r['collect_small_mb']:.2f}× | < 300 MB 且不随文件数增长："
+        f"{mark(mb < TARGETS['memory_mb'])} |",
+        f"| distribute {r['templates']} 份模板 | {r['distribute_rate']:.0f} 份/秒 | "
+        f"逐份完整生成 {r['render_rate']:.0f} 份/秒 | "
+        f"{r['distribute_rate'] / r['render_rate']:.1f}× | ≥ 150 份/秒："
+        f"{mark(r['distribute_rate'] >= TARGETS['distribute_rate'])} |",
+        f"| merge {r['merge_units']} 个单位（{r['merge_rows']} 份提交） | {r['merge_s']:.2f} 秒 | "
+        f"只读出并解析台账记录 {r['merge_floor_s']:.2f} 秒 | "
+        f"{r['merge_s'] / max(r['merge_floor_s'], 1e-9):.1f}× | < 5 秒："
+        f"{mark(r['merge_s'] < TARGETS['merge_s'])} |",
+        f"| revalidate {r['files']} 份 | {r['revalidate_s']:.1f} 秒 | "
+        f"单进程 check {r['files'] / r['check_fast_rate']:.1f} 秒（按速率推算） | "
+        f"{r['files'] / r['check_fast_rate'] / r['revalidate_s']:.2f}× | < 10 秒："
+        f"{mark(r['revalidate_s'] < TARGETS['revalidate_s'])} |",
+    ]
+    print("\n".join(lines))
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--templates", type=int, default=1_000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--smoke", action="store_true", help="a small size, to see it runs")
+    parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
+    args = parser.parse_args()
+    if args.smoke:
+        args.files, args.templates = 200, 50
+    with tempfile.TemporaryDirectory(prefix="nianbao-bench-") as tmp:
+        results = bench_collect(Path(tmp), args.files, args.jobs)
+        results["collect_small_files"] = max(args.files // 10, min(args.files, 50))
+        ws = results.pop("ws")
+        log("merge ...")
+        results.update(bench_merge(ws))
+        log("revalidate ...")
+        results.update(bench_revalidate(ws, args.jobs))
+        log("distribute ...")
+        results.update(bench_distribute(Path(tmp), args.templates))
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    report(results, args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
