@@ -12,13 +12,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import xlsxwriter
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 from nianbao import __version__
+from nianbao.cells import a1_range, rectangles
 from nianbao.rules.evaluate import sheet_values
 from nianbao.spec.layout import META_KEYS, META_SHEET, NA_MARKERS, Area, InputCell, Layout
 from nianbao.spec.model import AMOUNT, CODE, COUNT, NUMERIC_KINDS, TEXT, YEAR
@@ -49,12 +50,33 @@ class RenderOptions:
     lock_inputs: bool = False           # a read-only copy (merged totals): nothing to fill
 
 
+class _Worksheet(Worksheet):
+    """xlsxwriter's worksheet, remembering how it prepared each formula text: a template
+    repeats the same few hundred formulas in every copy, and preparing one runs dozens of
+    regular expressions. The result is exactly xlsxwriter's own."""
+
+    _prepared: ClassVar[dict[tuple[str, bool], str]] = {}
+
+    def _prepare_formula(self, formula: str, expand_future_functions: bool = False) -> str:
+        key = (formula, expand_future_functions)
+        done = self._prepared.get(key)
+        if done is None:
+            done = super()._prepare_formula(formula, expand_future_functions)
+            if len(self._prepared) < 20_000:
+                self._prepared[key] = done
+        return done
+
+
+class _Workbook(xlsxwriter.Workbook):
+    worksheet_class = _Worksheet
+
+
 def render(layout: Layout, options: RenderOptions | None = None) -> bytes:
     """The workbook as bytes."""
     opts = options or RenderOptions()
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False,
-                                   "strings_to_formulas": False, "strings_to_urls": False})
+    wb = _Workbook(buf, {"in_memory": True, "strings_to_numbers": False,
+                         "strings_to_formulas": False, "strings_to_urls": False})
     _Writer(layout, opts, wb).write()
     wb.close()
     return buf.getvalue()
@@ -295,11 +317,8 @@ class _Writer:
             if cell.field in self.opts.marks:
                 ws.write_comment(a.row, a.col, self.opts.marks[cell.field],
                                  {"x_scale": 2.2, "y_scale": 1.6, "font_name": self.font})
-            if cell.role in ("check", "values", "unbalanced", "invalid"):
-                ws.conditional_format(a.ref, {"type": "cell", "criteria": "!=", "value": 0,
-                                              "format": red})
-                ws.conditional_format(a.ref, {"type": "cell", "criteria": "==", "value": 0,
-                                              "format": green})
+            if cell.role in ("values", "unbalanced", "invalid"):
+                self.verdict_colours(ws, a.ref)
             elif cell.role == "blank":
                 ws.conditional_format(a.ref, {"type": "cell", "criteria": "==", "value": 0,
                                               "format": green})
@@ -309,6 +328,22 @@ class _Writer:
                                               "format": green})
                 ws.conditional_format(a.ref, {"type": "formula", "criteria": f"=NOT({ok})",
                                               "format": red})
+
+        # the many check cells get their colours by block, not one by one: a smaller file
+        checks = [c.area for c in self.layout.formulas if c.role == "check"]
+        for sheet in dict.fromkeys(a.sheet for a in checks):
+            cells = [(r, c) for a in checks if a.sheet == sheet
+                     for r in range(a.row, a.last_row + 1)
+                     for c in range(a.col, a.last_col + 1)]
+            for rect in rectangles(cells):
+                self.verdict_colours(self.sheets[sheet], a1_range(*rect))
+
+    def verdict_colours(self, ws: Worksheet, ref: str) -> None:
+        """Red where a check (a difference, a count of errors) is not 0, green where it is."""
+        ws.conditional_format(ref, {"type": "cell", "criteria": "!=", "value": 0,
+                                    "format": self.color("red")})
+        ws.conditional_format(ref, {"type": "cell", "criteria": "==", "value": 0,
+                                    "format": self.color("green")})
 
     def write_meta(self) -> None:
         ws = self.wb.add_worksheet(META_SHEET)
