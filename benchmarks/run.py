@@ -65,7 +65,7 @@ def make_inbox(ws: Path, inbox: Path, count: int) -> None:
 
     workspace = open_workspace(ws)
     layout = layout_for(load_form())
-    manifest = json.loads((SAMPLES / "returns" / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((SAMPLES / "returns-manifest.json").read_text(encoding="utf-8"))
     bases = []
     for name in VALID + INVALID:
         info = manifest["files"][name]

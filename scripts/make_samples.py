@@ -13,7 +13,7 @@ roster. LibreOffice stamps the save time into each file and writes data validati
 fixed order, so a new file whose content equals the one already in samples/returns is
 dropped and the old bytes are kept: a rerun without a change leaves git with nothing to do.
 
-samples/returns/manifest.json lists, per file, the expected status and the findings that must
+samples/returns-manifest.json lists, per file, the expected status and the findings that must
 be present (code, rule, sheet, cell, field), and the complete set of finding codes.
 """
 
@@ -52,6 +52,7 @@ DISTRICT = "青溪区"  # invented
 OFFICE_CODE = "330599"  # the district government office: collects, and heads the roster
 DEADLINE = "2023-01-20"  # the district office's internal deadline for its departments
 WORKSPACE = SAMPLES / "workspace"
+MANIFEST = SAMPLES / "returns-manifest.json"
 # The demo workspace's signing key, committed so that `make demo` accepts the sample returns
 # as issued by it. A real workspace's key is random and never leaves its folder.
 DEMO_KEY = hashlib.sha256(b"nianbao demo workspace: not a secret").digest()
@@ -569,17 +570,17 @@ def main() -> int:
         with LibreOffice(workdir=Path(tmp)) as lo:
             for sample in all_samples:
                 build(lo, sample, work, out)
-        (out / "manifest.json").write_text(
-            json.dumps(manifest(all_samples), ensure_ascii=False, indent=2) + "\n",
-            encoding="utf-8")
         kept = keep_unchanged(out, RETURNS)
         # replace samples/returns as a whole: no stale file survives a rerun
         if RETURNS.exists():
             shutil.rmtree(RETURNS)
         shutil.move(str(out), RETURNS)
+    # beside the returns, not among them: collecting samples/returns takes only returns
+    MANIFEST.write_text(json.dumps(manifest(all_samples), ensure_ascii=False, indent=2) + "\n",
+                        encoding="utf-8")
     (SAMPLES / "roster.csv").write_text(roster_csv(), encoding="utf-8")
     write_workspace()
-    print(f"wrote {len(all_samples)} returns ({kept} unchanged), manifest.json and roster.csv "
+    print(f"wrote {len(all_samples)} returns ({kept} unchanged), returns-manifest.json and roster.csv "
           f"({len(ROSTER)} units) to {SAMPLES.relative_to(ROOT)}/ "
           f"in {time.monotonic() - started:.1f} s")
     return 0

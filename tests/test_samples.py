@@ -22,7 +22,7 @@ from nianbao.read.normalise import NA
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 RETURNS = SAMPLES / "returns"
-MANIFEST = json.loads((RETURNS / "manifest.json").read_text(encoding="utf-8"))
+MANIFEST = json.loads((RETURNS.parent / "returns-manifest.json").read_text(encoding="utf-8"))
 FILES: dict[str, dict[str, Any]] = MANIFEST["files"]
 NAMES = sorted(FILES)
 

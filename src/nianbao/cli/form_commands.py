@@ -9,6 +9,7 @@ import typer
 
 from nianbao.check import VALID, check_file, exit_code
 from nianbao.cli.app import app, console, fail, findings_table, print_json
+from nianbao.collect.intake import expand_paths
 from nianbao.fsutil import atomic_write
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import layout_for
@@ -81,13 +82,13 @@ def fields(
 
 @app.command()
 def check(
-    files: Annotated[list[Path], typer.Argument(help="要检查的 .xlsx 文件")],
+    files: Annotated[list[Path], typer.Argument(help="要检查的 .xlsx 文件或文件夹")],
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出记录和全部问题")] = False,
     form: Annotated[str | None, typer.Option(
         "--form", help="只接受此模板编号（默认：按文件中的标识识别）")] = None,
 ) -> None:
     """检查填报返回的工作簿。退出码：0 全部通过，1 有错误，2 有文件无法使用。"""
-    results = list(check_file(p, expected_form=form) for p in files)
+    results = [check_file(p, expected_form=form) for p in expand_paths(files)]
     code = exit_code(results)
     if as_json:
         counts = {s: sum(r.status == s for r in results) for s in ("valid", "invalid",

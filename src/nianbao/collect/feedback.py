@@ -34,8 +34,8 @@ STATUS_WORDS = {"valid": "通过", "invalid": "未通过（有错误，请按反
 
 def write_outputs(result: CheckResult, verdict: Verdict, ctx: Context, folder: Path
                   ) -> dict[str, str]:
-    """Write the receipt (always) and the feedback workbook (when there are findings and
-    the file came from a unit of this collection); return their paths."""
+    """Write the receipt (always) and the feedback workbook (when there is an error or a
+    warning to act on and the file came from a unit of this collection); return paths."""
     unit = verdict.unit_code if verdict.status != "rejected" else None
     unit_name = ctx.units.get(unit or "", "")
     short = result.sha256[:8]
@@ -47,7 +47,8 @@ def write_outputs(result: CheckResult, verdict: Verdict, ctx: Context, folder: P
     atomic_write_text(receipt, receipt_text(result, verdict, ctx), fsync=False)
     out["receipt"] = str(receipt)
     form = result.form
-    if unit and form is not None and verdict.findings and result.submission is not None:
+    to_act_on = any(f["severity"] != "info" for f in verdict.findings)
+    if unit and form is not None and to_act_on and result.submission is not None:
         path = inside(sub, f"{base}-反馈-{short}.xlsx")
         atomic_write(path, feedback_workbook(form, result, verdict, ctx), fsync=False)
         out["feedback"] = str(path)
