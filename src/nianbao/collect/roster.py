@@ -14,6 +14,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from nianbao.text import decode_chinese
+
 COLUMNS = {
     "code": ("单位代码", "代码", "编码", "code", "unit_code", "unit.code"),
     "name": ("单位名称", "名称", "单位", "name", "unit_name", "unit.name"),
@@ -53,13 +55,8 @@ def load_roster(path: Path) -> list[Unit]:
 
 
 def _csv_rows(data: bytes, name: str) -> list[list[str]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
+    text = decode_chinese(data)
+    if text is None:
         raise RosterError(name, ["无法识别文件编码（应为 UTF-8 或 GBK）"])
     return [row for row in csv.reader(io.StringIO(text))]
 

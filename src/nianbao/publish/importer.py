@@ -37,6 +37,7 @@ from nianbao.publish.report import Section, field_id, format_value, note_field, 
 from nianbao.read.normalise import NA, normalise
 from nianbao.rules.expr import Ref, Side
 from nianbao.spec.model import COUNT, Block, Form, Header, Table
+from nianbao.text import decode_chinese
 from nianbao.validate.rules import check_rules
 
 MAX_UNZIPPED = 200 * 1024 * 1024   # a report's package is a few MB at most
@@ -115,17 +116,8 @@ def _parse(data: bytes) -> tuple[str, _Doc]:
 
 
 def _decode(data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings: tuple[str, ...] = ("utf-16",)
-    else:
-        encodings = ("utf-8-sig", "gb18030")
-    for encoding in encodings:
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
+    text = decode_chinese(data)
+    if text is None:
         raise _Unreadable("既不是 .docx，也无法按 UTF-8 或 GB18030 解码为文字")
     control = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
     if "\x00" in text or control > max(2, len(text) // 100):

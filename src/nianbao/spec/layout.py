@@ -15,7 +15,7 @@ from functools import cache
 
 from nianbao.cells import a1, a1_range, rectangles
 from nianbao.rules.expr import Ref, excel_side
-from nianbao.spec.model import COUNT, NUMERIC_KINDS, Block, Form, RuleInstance, Table
+from nianbao.spec.model import COUNT, NUMERIC_KINDS, Block, Form, Header, RuleInstance, Table
 
 META_SHEET = "_meta"
 META_KEYS = ("form_id", "form_version", "fingerprint", "unit_code", "unit_name", "year",
@@ -411,23 +411,10 @@ class _Builder:
             c0 = first_data + i
             c1 = last_data if i == len(block.columns) - 1 else c0
             spans.append((c0, c1))
-        for level in range(depth):
-            i = 0
-            while i < len(block.columns):
-                path = block.columns[i].path
-                if len(path) <= level:
-                    i += 1
-                    continue
-                j = i
-                while (j + 1 < len(block.columns)
-                       and block.columns[j + 1].path[: level + 1] == path[: level + 1]):
-                    j += 1
-                group = block.columns[i: j + 1]
-                leaf = all(len(c.path) == level + 1 for c in group)
-                bottom = top + depth - 1 if leaf else top + level
-                self.label(Area(name, top + level, spans[i][0], bottom, spans[j][1]),
-                           path[level], "header")
-                i = j + 1
+        for level, i, j, text, leaf in header_groups(block.columns, depth):
+            bottom = top + depth - 1 if leaf else top + level
+            self.label(Area(name, top + level, spans[i][0], bottom, spans[j][1]), text,
+                       "header")
         for r in range(top, top + depth):
             sheet.heights[r] = 30
         if label_cols:
@@ -440,22 +427,10 @@ class _Builder:
         row = top + depth
         # row labels, grouped like the column headers but down the label columns
         rows = block.rows
-        for level in range(label_cols):
-            i = 0
-            while i < len(rows):
-                path = rows[i].path
-                if len(path) <= level:
-                    i += 1
-                    continue
-                j = i
-                while j + 1 < len(rows) and rows[j + 1].path[: level + 1] == path[: level + 1]:
-                    j += 1
-                group = rows[i: j + 1]
-                leaf = all(len(r.path) == level + 1 for r in group)
-                right = label_cols - 1 if leaf else level
-                self.label(Area(name, row + i, level, row + j, right), path[level],
-                           "row_label" if leaf else "row_group")
-                i = j + 1
+        for level, i, j, text, leaf in header_groups(rows, label_cols):
+            right = label_cols - 1 if leaf else level
+            self.label(Area(name, row + i, level, row + j, right), text,
+                       "row_label" if leaf else "row_group")
         for ri, r in enumerate(rows):
             for ci, c in enumerate(block.columns):
                 fid = ".".join(p for p in (table.id, r.id, c.id) if p)
@@ -540,6 +515,28 @@ class _Builder:
             self.label(Area(ins.sheet, 2 + i, 0, 2 + i, last), line, "hint_text", verify=False)
             sheet.heights[2 + i] = 15 * _lines(line, 104) + 6
         sheet.last_row, sheet.last_col = 1 + len(ins.lines), last
+
+
+def header_groups(headers: tuple[Header, ...], depth: int
+                  ) -> list[tuple[int, int, int, str, bool]]:
+    """The merged header cells of a tree given as label paths, level by level: (level,
+    first, last header index, label, leaf?). Neighbours sharing a path prefix share a cell;
+    a leaf above the deepest level spans down (columns) or across (rows) to the end."""
+    out = []
+    for level in range(depth):
+        i = 0
+        while i < len(headers):
+            path = headers[i].path
+            if len(path) <= level:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(headers) and headers[j + 1].path[: level + 1] == path[: level + 1]:
+                j += 1
+            leaf = all(len(h.path) == level + 1 for h in headers[i: j + 1])
+            out.append((level, i, j, path[level], leaf))
+            i = j + 1
+    return out
 
 
 def _refs(cells: list[FormulaCell]) -> list[str]:
