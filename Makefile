@@ -36,3 +36,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist demo-workspace
+
+## fuzz: the hostile-input fuzz suite with a bigger budget than CI's (NIANBAO_FUZZ_EXAMPLES)
+fuzz: $(STAMP)
+	NIANBAO_FUZZ_EXAMPLES=$${NIANBAO_FUZZ_EXAMPLES:-400} $(BIN)/python -m pytest tests/test_fuzz.py -n 2

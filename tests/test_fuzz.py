@@ -27,13 +27,15 @@ Budget and the long run
 -----------------------
 `NIANBAO_FUZZ_EXAMPLES` (int) sets the examples per strategy. Unset, the run is small
 (DEFAULT_EXAMPLES per strategy, a quarter of it for the 50,000-cell strategy), derandomized
-(fixed seeds, no example database), so CI is deterministic; it takes ~60-80 s with `-n 2`
-on 2 cores. Set, the seeds are random and failing examples are saved in `.hypothesis/`:
+(fixed seeds, no example database, no shrinking), so CI is deterministic; it takes about a
+minute with `-n 2` on 2 cores. Set, the seeds are random, failing examples are shrunk and
+saved in `.hypothesis/` (the next run replays them):
 
     NIANBAO_FUZZ_EXAMPLES=400 .venv/bin/python -m pytest tests/test_fuzz.py -n 2
 
-Known core bugs are kept out of the strategies (else every run would stop at them) and
-pinned by their own `xfail(strict=True)` tests at the end of this file.
+Core bugs this fuzz found are pinned at the end of this file: fixed ones as regression
+tests, open ones as `xfail(strict=True)`. An open bug that raises can be listed in
+KNOWN_CORE_BUGS so that the strategies skip over it instead of stopping every run there.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ except ImportError:  # the fast reader is not there (yet): the other readers sti
 
 # --- budget -----------------------------------------------------------------------------------
 
-DEFAULT_EXAMPLES = 24
+DEFAULT_EXAMPLES = 40
 _ENV = os.environ.get("NIANBAO_FUZZ_EXAMPLES", "").strip()
 LONG_RUN = bool(_ENV)
 EXAMPLES = max(1, int(_ENV)) if LONG_RUN else DEFAULT_EXAMPLES
@@ -87,7 +89,7 @@ def fuzz(examples: int = EXAMPLES) -> Callable[[Any], Any]:
         derandomize=not LONG_RUN,
         database=None if not LONG_RUN else settings.default.database,
         print_blob=True,
-        # the default run fails fast (an example costs ~0.5 s, shrinking would take minutes);
+        # the default run fails fast (an example costs ~0.3 s, shrinking would take minutes);
         # the long run shrinks what it finds
         phases=tuple(Phase) if LONG_RUN else (Phase.explicit, Phase.reuse, Phase.generate),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -120,8 +122,8 @@ def _check_in_child(item: tuple[bytes, str, str]) -> dict[str, Any]:
         kwargs = {} if READERS[reader] is None else {"reader": READERS[reader]}
         result = check_bytes(data, name, **kwargs)
         record = result.to_dict()
-        problems = []
-        try:
+        problems: list[str] = []
+        try:  # what the ledger does with it (json.dumps, then SQLite wants UTF-8)
             json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
             problems.append(f"record not storable as strict JSON/UTF-8: {exc!r}"[:300])
@@ -133,15 +135,11 @@ def _check_in_child(item: tuple[bytes, str, str]) -> dict[str, Any]:
         return {"reader": reader, "error": traceback.format_exc()[-3000:]}
 
 
-#: Core bugs already pinned by an xfail test below: an example that hits one is rejected
-#: (Hypothesis draws another) instead of failing every run at the same place. Remove an
-#: entry when its bug is fixed (its pinned test then XPASSes and fails, as a reminder).
-KNOWN_CORE_BUGS = {
-    "int-str-digits": re.compile(r"Exceeds the limit \(4300 digits\) for integer string"),
-    "int-of-inf-or-nan": re.compile(
-        r"in invalid_count\b[\s\S]*(OverflowError: cannot convert float infinity to integer"
-        r"|ValueError: cannot convert float NaN to integer)"),
-}
+#: Open core bugs that make check_bytes raise, each pinned by an xfail test below, by a
+#: pattern of the traceback: an example that hits one is rejected (Hypothesis draws another)
+#: instead of failing every run at the same place. None open now: the three this fuzz
+#: found (see "regressions" below) were fixed.
+KNOWN_CORE_BUGS: dict[str, re.Pattern[str]] = {}
 
 
 def known_core_bug(error: str) -> str | None:
@@ -153,9 +151,9 @@ def check_everywhere(data: bytes, name: str = "fuzz.xlsx", *, skip_known: bool =
     """Check `data` with every reader, each in a limited child; assert the invariants.
     With `skip_known` (inside Hypothesis), an example that hits a known core bug is
     rejected."""
-    failures: list[tuple[str, str]] = []
+    failures: list[tuple[str, Any]] = []
 
-    def failed(item: tuple[bytes, str, str], reason: str) -> dict[str, Any]:
+    def failed(item: tuple[bytes, str, str], reason: Any) -> dict[str, Any]:
         failures.append((item[2], reason))
         return {"reader": item[2], "error": f"sandbox: {reason}"}
 
@@ -169,6 +167,11 @@ def check_everywhere(data: bytes, name: str = "fuzz.xlsx", *, skip_known: bool =
             reject()
         assert "error" not in res, f"reader {res['reader']}: {res['error']}"
         assert_invariants(res, name)
+    verdicts = {(r["status"], tuple(sorted(codes))) for r, codes in
+                zip(results, codes_of(results), strict=True)}
+    if len(verdicts) > 1:  # by design: openpyxl also parses docProps, themes ... and fails on
+        # broken ones; the fast reader reads only what cells depend on (fast_reader.py)
+        event(f"readers disagree: {sorted(verdicts)}"[:200])
     return results
 
 
@@ -273,6 +276,11 @@ def test_bases_are_what_they_claim(bases: dict[str, Base]) -> None:
             results = check_everywhere(bases[name].data, f"{name}.xlsx", skip_known=False)
             assert {r["status"] for r in results} == {"invalid"}, (name, results)
             assert all({"VALUE_FORMULA", "VALUE_NEGATIVE"} <= c for c in codes_of(results))
+    for name in ("rendered-blank", "lo-untouched"):  # a template returned as it was sent
+        if name in bases:
+            results = check_everywhere(bases[name].data, f"{name}.xlsx", skip_known=False)
+            assert {r["status"] for r in results} == {"invalid"}, (name, results)
+            assert all("NOTHING_FILLED" in c for c in codes_of(results))
 
 
 # --- XML surgery ----------------------------------------------------------------------------
@@ -532,6 +540,9 @@ def _swap_sheets(xml: bytes, a: str, b: str) -> bytes:
     return xml.replace(ta, b"\x00A").replace(tb, ta).replace(b"\x00A", tb)
 
 
+SHIFTS = [-4, -3, -2, -1, 1, 2, 3, 4]
+
+
 @fuzz()
 @given(data=st.data())
 def test_rows_inserted_or_deleted(bases: dict[str, Base], data: st.DataObject) -> None:
@@ -540,7 +551,7 @@ def test_rows_inserted_or_deleted(bases: dict[str, Base], data: st.DataObject) -
     for _ in range(data.draw(st.integers(1, 2), label="steps")):
         sheet = data.draw(st.sampled_from(list(base.sheets)), label="sheet")
         at = data.draw(st.integers(1, 45), label="at")
-        delta = data.draw(st.integers(-4, 4).filter(bool), label="delta")
+        delta = data.draw(st.sampled_from(SHIFTS), label="delta")
         merges = data.draw(st.booleans(), label="merges too")
         book.edit(book.part(sheet), lambda x, a=at, d=delta, m=merges: shift_rows(x, a, d, m))
     check_everywhere(book.bytes())
@@ -847,7 +858,7 @@ def test_mixed_mutations(bases: dict[str, Base], data: st.DataObject) -> None:
                 rb'<sheet name="' + q + rb'"[^>]*/>', b"", x))
         elif kind == "rows":
             sheet = data.draw(st.sampled_from(list(base.sheets)))
-            at, d = data.draw(st.integers(1, 40)), data.draw(st.integers(-3, 3).filter(bool))
+            at, d = data.draw(st.integers(1, 40)), data.draw(st.sampled_from(SHIFTS))
             book.edit(book.part(sheet), lambda x, a=at, d=d: shift_rows(x, a, d, True))
         elif kind == "label":
             sheet, ref = data.draw(st.sampled_from(LABEL_CELLS))
@@ -856,7 +867,8 @@ def test_mixed_mutations(bases: dict[str, Base], data: st.DataObject) -> None:
             name = data.draw(st.sampled_from(sorted(book.members)))
             content = book.members[name]
             at = data.draw(st.integers(0, max(0, len(content) - 1)))
-            book.members[name] = content[:at] + data.draw(st.binary(min_size=1, max_size=16)) + content[at + 1:]
+            junk = data.draw(st.binary(min_size=1, max_size=16))
+            book.members[name] = content[:at] + junk + content[at + 1:]
         elif kind == "number":
             _, sheet, ref = data.draw(st.sampled_from(NUMERIC_INPUTS))
             book.set(sheet, ref, number_cell(ref, data.draw(number_text)))
@@ -892,7 +904,7 @@ def hostile_files(base: Base) -> dict[str, bytes]:
     made("prose.xlsx", lambda b: b.set(st_, rt, inline_cell(rt, prose)))
     made("huge.xlsx", lambda b: b.set(s6, r6, number_cell(r6, "1e308")))
     made("big-int.xlsx", lambda b: b.set(s6, r6, number_cell(r6, str(10**20))))
-    made("inf.xlsx", lambda b: b.set(s6, r6, number_cell(r6, "1e309")))
+    # (1e309, read as inf, is left out: open core bug, see test_infinite_number_through_collect)
     made("nan-cached.xlsx", lambda b: b.edit(b.part(FORMULA_CELLS[0][0]), lambda x: _set_cached(
         x, FORMULA_CELLS[0][1], "NaN")))
     made("dispimg.xlsx", lambda b: b.set(s6, r6, formula_cell(
@@ -917,7 +929,8 @@ def hostile_files(base: Base) -> dict[str, bytes]:
 
 def test_hostile_cases_through_collect(bases: dict[str, Base], tmp_path: Path) -> None:
     """collect judges each hostile file (signature, identity, feedback workbook, receipt) in
-    its sandbox: every one ends as one sighting, none as a crashed worker (FILE_TIMEOUT)."""
+    its sandbox: every one ends as one sighting, none as an overrun or crashed worker
+    (FILE_TIMEOUT, INTERNAL_ERROR)."""
     base = bases.get("lo-valid") or bases["rendered-issued"]
     ws, ledger = make_workspace(tmp_path / "ws")
     (ws.root / ".nianbao" / "secret.key").write_text(KEY.hex() + "\n", encoding="ascii")
@@ -933,27 +946,53 @@ def test_hostile_cases_through_collect(bases: dict[str, Base], tmp_path: Path) -
         assert sum(report.outcomes.values()) == len(files)
         by_name = {Path(it["path"]).name: it for it in report.items}
         assert set(by_name) == set(files)
-        crashed = {n: it["reason"] for n, it in by_name.items() if it["reason"] == "FILE_TIMEOUT"}
+        crashed = {n: it["reason"] for n, it in by_name.items()
+                   if it["reason"] in ("FILE_TIMEOUT", "INTERNAL_ERROR")}
         assert crashed == {}
         for row in ledger.rows():
             for f in row.verdict.findings:
                 assert f["code"] in CATALOGUE and _CJK.search(f["message"]), f
         summary = {n: (it["outcome"], it["status"], it["reason"]) for n, it in by_name.items()}
     assert summary["truncated.xlsx"] == ("rejected", "rejected", "FILE_CORRUPT")
-    for name in ("huge.xlsx", "big-int.xlsx", "inf.xlsx", "dispimg.xlsx", "formula.xlsx",
+    for name in ("huge.xlsx", "big-int.xlsx", "dispimg.xlsx", "formula.xlsx",
                  "sheet-deleted.xlsx", "label-changed.xlsx", "rows-shifted.xlsx"):
         assert summary[name][1] in ("invalid", "rejected"), (name, summary[name])
     assert summary["prose.xlsx"] == ("stored", "valid", None), summary["prose.xlsx"]
 
 
-# --- known core bugs, pinned (kept out of the strategies above) -----------------------------
+def test_file_the_sandbox_gives_up_on_is_kept_and_rejected(tmp_path: Path) -> None:
+    """A file whose reading overruns its deadline is rejected as FILE_TIMEOUT, its bytes
+    kept in the store, its sighting recorded. (The memory limit is not tested here: a forked
+    child's limit is counted on top of the parent's mappings and reuses the parent's free
+    heap, so whether a given file overruns it depends on what the test process did before.)
+    """
+    limits = Limits(memory=768 * MIB, timeout=0.001)
+    ws, ledger = make_workspace(tmp_path / "ws")
+    (ws.root / ".nianbao" / "secret.key").write_text(KEY.hex() + "\n", encoding="ascii")
+    book = Book(Base("big", render(LAYOUT, issued_options())))
+    book.edit(book.part("依申请公开"), lambda x: _append_cells(x, 50_000, 20, "number"))
+    data = book.bytes()
+    path = tmp_path / "slow.xlsx"
+    path.write_bytes(data)
+    with ledger:
+        report = collect(ws, ledger, [path], limits=limits, received_at="2023-01-15T10:00:00+08:00")
+        (item,) = report.items
+        assert (item["outcome"], item["status"], item["reason"]) == (
+            "rejected", "rejected", "FILE_TIMEOUT")
+        (row,) = ledger.rows()
+        assert (ws.store_dir / row.stored).read_bytes() == data
+        (finding,) = row.verdict.findings
+        assert finding["severity"] == "fatal"
+        assert finding["message"].startswith("读取文件超时或占用内存过多")
+        assert ledger.counts() == {"rejected": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: a number of more than 4,300 digits typed as "
-                   "text makes normalise() return an int that _display() cannot str() "
-                   "(ValueError: Exceeds the limit (4300 digits) for integer string "
-                   "conversion); check_bytes raises instead of reporting VALUE_TOO_LARGE")
+# --- regressions: core bugs this fuzz found (fixed upstream in 76b0428) --------------------
+
+
 def test_number_of_5000_digits_as_text() -> None:
+    """Was: normalise() returned a 5,000-digit int that _display() could not turn into
+    text (ValueError: Exceeds the limit (4300 digits)), and check_bytes raised."""
     data = render(LAYOUT, RenderOptions(values={"t2.regulations.issued": "9" * 5000}))
     results = check_everywhere(data, skip_known=False)
     assert all("VALUE_TOO_LARGE" in codes for codes in codes_of(results))
@@ -966,12 +1005,56 @@ def _infinite_count(base: bytes, value: str) -> bytes:
     return book.bytes()
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: an input cell whose <v> is 1e309 (read as "
-                   "float inf) or NaN reaches rules.evaluate.invalid_count, where int(v) raises "
-                   "OverflowError/ValueError; check_bytes raises instead of reporting "
-                   "VALUE_WRONG_TYPE (非有限数)")
 @pytest.mark.parametrize("value", ["1e309", "-1e309"])
 def test_infinite_number_in_an_input(value: str) -> None:
+    """Was: `<v>1e309</v>` (read as inf) reached rules.evaluate.invalid_count, whose int(v)
+    raised OverflowError; check_bytes raised, collect rejected the file as INTERNAL_ERROR."""
     data = _infinite_count(render(LAYOUT, issued_options()), value)
     results = check_everywhere(data, skip_known=False)
     assert all("VALUE_WRONG_TYPE" in codes for codes in codes_of(results))
+
+
+def test_fraction_in_a_count_through_collect(tmp_path: Path) -> None:
+    """Was: a count typed as 2.5 gave UNBALANCED findings holding Decimal values, which the
+    ledger's json.dumps refused: collect died in its own process and lost the whole batch,
+    good files too, again on every re-run."""
+    ws, ledger = make_workspace(tmp_path / "ws")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    good = render(LAYOUT, issue_options(LAYOUT, {"unit.code": "330599-003", "unit.name":
+                                                 NAMES["330599-003"], "year": YEAR},
+                                        ws.key, OFFICE, values=complete_values()))
+    fraction = render(LAYOUT, issue_options(
+        LAYOUT, {"unit.code": UNIT, "unit.name": NAMES[UNIT], "year": YEAR}, ws.key, OFFICE,
+        values=complete_values(t3__new__business=2.5)))
+    (inbox / "a_good.xlsx").write_bytes(good)
+    (inbox / "b_fraction.xlsx").write_bytes(fraction)
+    with ledger:
+        report = collect(ws, ledger, [inbox], received_at="2023-01-15T10:00:00+08:00")
+        assert report.outcomes == {"stored": 2}
+        assert [r.verdict.status for r in ledger.rows()] == ["valid", "invalid"]
+
+
+# --- open core bugs, pinned ------------------------------------------------------------------
+
+
+def test_excel_escaped_carriage_return_in_text() -> None:
+    base = Base("x", render(LAYOUT, issued_options(complete_values(
+        text__overview="第一行MARK第二行"))))
+    book = Book(base)
+    book.edit("xl/sharedStrings.xml", lambda x: x.replace(
+        "第一行MARK第二行".encode(), "第一行_x000D_\n第二行".encode()))
+    result = check_bytes(book.bytes(), "crlf.xlsx")
+    assert result.values["text.overview"] == "第一行\n第二行"
+
+
+def test_infinite_number_through_collect(tmp_path: Path) -> None:
+    ws, ledger = make_workspace(tmp_path / "ws")
+    (ws.root / ".nianbao" / "secret.key").write_text(KEY.hex() + "\n", encoding="ascii")
+    path = tmp_path / "inf.xlsx"
+    path.write_bytes(_infinite_count(render(LAYOUT, issued_options()), "1e309"))
+    with ledger:
+        report = collect(ws, ledger, [path], received_at="2023-01-15T10:00:00+08:00")
+    (item,) = report.items
+    assert (item["outcome"], item["status"], item["reason"]) == ("stored", "invalid", None)
+    assert Path(item["feedback"]).is_file()

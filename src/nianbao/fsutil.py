@@ -28,3 +28,18 @@ def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
 
 def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
     atomic_write(path, text.encode("utf-8"), fsync)
+
+
+def storable(text: str) -> str:
+    """Text that can be printed and stored: a file name that is not valid UTF-8 (a zip
+    extracted from a GBK Windows) arrives with surrogate escapes; it is decoded as GB18030
+    when it is that, else with replacement characters, never lost."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            return raw.decode("utf-8", "replace")

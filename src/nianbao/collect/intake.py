@@ -23,6 +23,7 @@ from nianbao.collect.ledger import DUPLICATE, REJECTED, Intake, Ledger, Verdict
 from nianbao.collect.signing import key_id, verify
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import Finding, Severity, blocking, make
+from nianbao.fsutil import storable
 from nianbao.read.normalise import to_json
 from nianbao.sandbox import Failure, Limits, sandboxed_map
 from nianbao.spec.model import Form
@@ -174,18 +175,18 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
 
     ctx = ctx or _CTX
     assert ctx is not None
-    name = os.path.basename(path)
+    name, shown = storable(os.path.basename(path)), storable(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        finding = make("FILE_MISSING", file=path, detail=os_reason(exc))
-        return Intake(path, name, "", 0, "", verdict=_unreadable(finding))
+        finding = make("FILE_MISSING", file=shown, detail=os_reason(exc))
+        return Intake(shown, name, "", 0, "", verdict=_unreadable(finding))
     sha, rel = store.put(Path(ctx.store_dir), data, fsync=False)
     if sha in known:
-        return Intake(path, name, sha, len(data), rel)
+        return Intake(shown, name, sha, len(data), rel)
     result = check_bytes(data, name, expected_form=ctx.form_id)
     verdict = judge(result, ctx)
-    intake = Intake(path, name, sha, len(data), rel, verdict=verdict)
+    intake = Intake(shown, name, sha, len(data), rel, verdict=verdict)
     if ctx.feedback_dir:
         intake.outputs = write_outputs(result, verdict, ctx, Path(ctx.feedback_dir))
     return intake
@@ -301,15 +302,15 @@ def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int,
          limits: Limits | None = None) -> Iterator[Intake]:
     """Each file in a limited child process; one that overruns is rejected, kept, reported."""
     def failed(path: str, why: Failure) -> Intake:
-        finding = failure_finding(path, why)
+        finding = failure_finding(storable(path), why)
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            return Intake(path, os.path.basename(path), "", 0, "",
-                          verdict=_unreadable(make("FILE_MISSING", file=path,
+            return Intake(storable(path), storable(os.path.basename(path)), "", 0, "",
+                          verdict=_unreadable(make("FILE_MISSING", file=storable(path),
                                                    detail=os_reason(exc))))
         sha, rel = store.put(Path(ctx.store_dir), data)
-        return Intake(path, os.path.basename(path), sha, len(data), rel,
+        return Intake(storable(path), storable(os.path.basename(path)), sha, len(data), rel,
                       verdict=_unreadable(finding))
 
     return sandboxed_map(_intake_in_worker, files, jobs=jobs, limits=limits,

@@ -18,6 +18,7 @@ from typing import Any
 
 from nianbao.collect.roster import Unit
 from nianbao.findings import json_safe
+from nianbao.fsutil import storable
 
 SCHEMA_VERSION = "1"
 
@@ -228,7 +229,8 @@ class Ledger:
                 cur = self.db.execute(
                     "INSERT INTO submissions (sha256, size, kind, file_name, source_path,"
                     " received_at, run_id, stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (it.sha256, it.size, it.kind, it.file_name, it.path, at, run_id, it.stored))
+                    (it.sha256, it.size, it.kind, storable(it.file_name), storable(it.path), at,
+                     run_id, it.stored))
                 sid = int(cur.lastrowid or 0)
                 self._validation(sid, run_id, at, it.verdict)
                 outcome = REJECTED if it.verdict.status == "rejected" else STORED
@@ -263,7 +265,7 @@ class Ledger:
                   sid: int | None, at: str) -> None:
         self.db.execute(
             "INSERT INTO sightings (run_id, path, sha256, outcome, submission_id, seen_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", (run_id, path, sha256, outcome, sid, at))
+            " VALUES (?, ?, ?, ?, ?, ?)", (run_id, storable(path), sha256, outcome, sid, at))
 
     # -- reading -----------------------------------------------------------------------
     def rows(self, *, unit_code: str | None = None, year: int | None = None,
@@ -354,5 +356,5 @@ class _Transaction:
 
 
 def _dump(data: Any) -> str:
-    return json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"),
-                      sort_keys=True)
+    return storable(json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"),
+                               sort_keys=True))

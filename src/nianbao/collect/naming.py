@@ -7,6 +7,7 @@ import unicodedata
 from pathlib import Path
 
 _BAD = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+MAX_BYTES = 200  # below the usual 255-byte limit of a name, leaving room for " (2)"
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
              *(f"LPT{i}" for i in range(1, 10))}
 
@@ -24,7 +25,11 @@ def safe_name(text: str, max_len: int = 80) -> str:
         stem, suffix = text, ""
     else:
         suffix = "." + suffix
-    return (stem[: max_len - len(suffix)].rstrip(" .") or "_") + suffix
+    stem = stem[: max_len - len(suffix)]
+    # file systems count bytes (255 in UTF-8): 80 four-byte characters would not fit
+    while len((stem + suffix).encode("utf-8")) > MAX_BYTES:
+        stem = stem[:-1]
+    return (stem.rstrip(" .") or "_") + suffix
 
 
 def inside(folder: Path, *parts: str) -> Path:
@@ -37,10 +42,11 @@ def inside(folder: Path, *parts: str) -> Path:
 
 
 def unique(path: Path, taken: set[Path]) -> Path:
-    """`path`, or `path` with " (2)", " (3)" ... when already taken in this run."""
+    """`path`, or `path` with " (2)", " (3)" ... when already taken in this run. Names that
+    differ only by case are the same file on Windows and macOS: they count as taken."""
     candidate, n = path, 1
-    while candidate in taken:
+    while Path(str(candidate).casefold()) in taken:
         n += 1
         candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
-    taken.add(candidate)
+    taken.add(Path(str(candidate).casefold()))
     return candidate

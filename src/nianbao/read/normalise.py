@@ -49,6 +49,7 @@ _INT = re.compile(r"^[+-]?\d+$")
 _DEC = re.compile(r"^[+-]?(\d+\.\d*|\.\d+)$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _SPACE = re.compile(r"\s+")
+_EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,12 @@ def _plain(number: Decimal) -> int | Decimal:
     return Decimal(format(number.normalize(), "f"))
 
 
+def _unescape(m: re.Match[str]) -> str:
+    code = int(m.group(1), 16)
+    # a lone surrogate is not text (no file system, database or UTF-8 can hold it)
+    return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)
+
+
 def _decimal(number: Decimal) -> Decimal:
     """An amount keeps Decimal type, written without exponent ("100", "96171.6"); -0 is 0."""
     if number == 0:
@@ -174,6 +181,9 @@ def _text(raw: Any, kind: str) -> Normalised:
         text = raw.isoformat()
     else:
         text = str(raw)
+    # Excel stores characters XML cannot hold (a CR of pasted CR LF line breaks) as _xHHHH_;
+    # a literal "_x0041_" it writes as "_x005F_x0041_", which this also undoes
+    text = _EXCEL_ESCAPE.sub(_unescape, text)
     if kind == CODE:
         text = unicodedata.normalize("NFKC", text).strip()
     if not text.strip():

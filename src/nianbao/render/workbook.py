@@ -8,6 +8,7 @@ in an application that does not recalculate. Output is byte-for-byte determinist
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -363,7 +364,7 @@ def _write_value(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> Non
         ws.write_blank(row, col, None, fmt)
     elif isinstance(value, bool):
         ws.write_boolean(row, col, value, fmt)
-    elif isinstance(value, int | float):
+    elif isinstance(value, int | float) and math.isfinite(value):
         ws.write_number(row, col, value, fmt)
     elif isinstance(value, Decimal):
         ws.write_number(row, col, float(value), fmt)
