@@ -580,8 +580,8 @@ def main() -> int:
                         encoding="utf-8")
     (SAMPLES / "roster.csv").write_text(roster_csv(), encoding="utf-8")
     write_workspace()
-    print(f"wrote {len(all_samples)} returns ({kept} unchanged), returns-manifest.json and roster.csv "
-          f"({len(ROSTER)} units) to {SAMPLES.relative_to(ROOT)}/ "
+    print(f"wrote {len(all_samples)} returns ({kept} unchanged), returns-manifest.json and "
+          f"roster.csv ({len(ROSTER)} units) to {SAMPLES.relative_to(ROOT)}/ "
           f"in {time.monotonic() - started:.1f} s")
     return 0
 
