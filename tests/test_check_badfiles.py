@@ -120,8 +120,9 @@ def test_missing_path_and_directory_are_findings(tmp_path):
 def batch(tmp_path, corpus, good, unbalanced) -> list[Path]:
     (tmp_path / "a_good.xlsx").write_bytes(good)
     (tmp_path / "b_unbalanced.xlsx").write_bytes(unbalanced)
+    (tmp_path / "empty").mkdir()  # a folder with no file in it is a finding, not nothing
     return [tmp_path / "a_good.xlsx", corpus["csv_utf8.xlsx"][0], tmp_path / "b_unbalanced.xlsx",
-            corpus["zip_bomb.xlsx"][0], tmp_path / "missing.xlsx", tmp_path,
+            corpus["zip_bomb.xlsx"][0], tmp_path / "missing.xlsx", tmp_path / "empty",
             corpus["external_links.xlsx"][0]]
 
 
@@ -195,7 +196,7 @@ def test_cli_json_gives_every_record(batch, good, form):
     csv = records[1]
     assert csv["form"] == {"id": None, "version": None}
     assert (csv["identity"], csv["values"]) == ({}, {})
-    assert records[5]["findings"][0]["values"]["detail"] == "这是一个文件夹，不是文件"
+    assert records[5]["findings"][0]["values"]["detail"] == "文件夹中没有文件"  # the CLI walks folders
 
 
 def test_cli_exit_0_for_valid_files_only(tmp_path, good, corpus):
@@ -226,9 +227,19 @@ def test_cli_missing_path_and_directory(tmp_path, which):
     result = run(str(path))
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert ("文件不存在" if which == "missing" else "这是一个文件夹") in result.output
+    assert ("文件不存在" if which == "missing" else "文件夹中没有文件") in result.output
     data = json.loads(run("--json", str(path)).stdout)
     assert [f["code"] for f in data["files"][0]["findings"]] == ["FILE_MISSING"]
+
+
+def test_cli_checks_every_file_of_a_folder(tmp_path, good, unbalanced):
+    (tmp_path / "a.xlsx").write_bytes(good)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.xlsx").write_bytes(unbalanced)
+    (tmp_path / "~$a.xlsx").write_bytes(b"lock")  # an office lock file is skipped
+    data = json.loads(run("--json", str(tmp_path)).stdout)
+    assert [(Path(r["file"]).name, r["status"]) for r in data["files"]] == [
+        ("a.xlsx", "valid"), ("b.xlsx", "invalid")]
 
 
 def test_cli_expected_form(tmp_path, good):

@@ -14,11 +14,14 @@ costs one openpyxl load instead of two.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import re
+import time
 import zipfile
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from xml.etree import ElementTree as ET
 
 import openpyxl
 import pytest
+import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.rich_text import CellRichText, TextBlock
@@ -102,6 +106,7 @@ def assert_same(data: bytes, name: str = "return.xlsx", *,
     reads it with openpyxl); without, that is a failure."""
     ref_state, ref = outcome(read_openpyxl, data)
     fast_state, fast = outcome(read_fast, data)
+    assert_scan_is_iterparse(data, fast_state, fast, name)
     if fast_state == "error" and isinstance(fast, UnsupportedWorkbook):
         assert fallback, f"{name}: {fast}"
         fast_state, fast = outcome(read_auto, data)
@@ -117,6 +122,56 @@ def assert_same(data: bytes, name: str = "return.xlsx", *,
     assert (check_bytes(data, name, reader=fast_reader_used).to_dict()
             == check_bytes(data, name, reader=read_openpyxl).to_dict())
     return ref
+
+
+@contextlib.contextmanager
+def iterparse_only() -> Iterator[None]:
+    """The fast reader without its byte scan: every worksheet and shared strings part read
+    by iterparse, the path for the parts the scan does not recognise."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fast_reader, "_SCAN_MAX", -1)
+        yield
+
+
+def read_iterparse(data: bytes) -> RawWorkbook:
+    with iterparse_only():
+        return read_fast(data)
+
+
+def assert_scan_is_iterparse(data: bytes, state: str, found: Any, name: str) -> None:
+    """The fast reader's result (`state`, `found`: as `outcome` gives it) is what it gives
+    reading every part by iterparse: the same workbook, or the same exception and message."""
+    slow_state, slow = outcome(read_iterparse, data)
+    assert state == slow_state, (name, found, slow)
+    if state == "error":
+        assert (type(found), str(found)) == (type(slow), str(slow)), name
+    else:
+        assert snapshot(found) == snapshot(slow), name
+
+
+@contextlib.contextmanager
+def fallbacks() -> Iterator[Counter[str]]:
+    """How many worksheets ("worksheet") and shared strings parts ("strings") the fast reader
+    read by iterparse, while in the block, having found them not plain."""
+    counts: Counter[str] = Counter()
+    with pytest.MonkeyPatch.context() as mp:
+        for method, part in (("parse_worksheet", "worksheet"), ("parse_strings", "strings")):
+            original = getattr(fast_reader._Workbook, method)
+
+            def counted(self: Any, raw: bytes, original: Any = original, part: str = part
+                        ) -> Any:
+                counts[part] += 1
+                return original(self, raw)
+
+            mp.setattr(fast_reader._Workbook, method, counted)
+        yield counts
+
+
+def scan_fallbacks(data: bytes) -> Counter[str]:
+    """The parts of `data` the fast reader reads by iterparse (none: all by the scan)."""
+    with fallbacks() as counts:
+        outcome(read_fast, data)
+    return counts
 
 
 # --- rewriting the XML of a workbook -------------------------------------------------------
@@ -1123,7 +1178,9 @@ def returns(draw: st.DrawFn, layout: Layout) -> tuple[RenderOptions, str]:
     return options, draw(st.sampled_from(["none", *sorted(SAME_MEANING)]))
 
 
-@settings(max_examples=150, deadline=None,
+# openpyxl reads a return in ~0.2 s: 60 returns here; the scan against iterparse (which
+# every other test here compares with openpyxl) on many more in the next test.
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -1135,6 +1192,7 @@ def test_generated_returns(layout: Layout, data: st.DataObject) -> None:
     ref = read_openpyxl(blob)
     fast = read_fast(blob)
     assert snapshot(fast) == snapshot(ref)
+    assert_scan_is_iterparse(blob, "ok", fast, "generated")
     expected = checked(blob, ref)
     assert checked(blob, fast) == expected
     if how != "none":
@@ -1145,6 +1203,24 @@ def test_generated_returns(layout: Layout, data: st.DataObject) -> None:
         for key in ("sha256", "size"):
             found.pop(key), expected.pop(key)
         assert found == expected
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_generated_returns_scan_is_iterparse(layout: Layout, data: st.DataObject) -> None:
+    """Generated returns and a rewritten encoding of each: the scan reads every part (but
+    for prefixed markup) and gives what iterparse gives."""
+    options, how = data.draw(returns(layout))
+    blob = render(layout, options)
+    variants = [blob] if how == "none" else [blob, rewrite(blob, how)]
+    for variant in variants:
+        with fallbacks() as counts:
+            state, found = outcome(read_fast, variant)
+        assert state == "ok", found
+        assert_scan_is_iterparse(variant, state, found, how)
+        assert bool(counts) is (variant is not blob and how == "prefixed"), (how, counts)
 
 
 def test_caches_do_not_leak_between_files(rendered: dict[str, bytes]) -> None:
@@ -1163,3 +1239,421 @@ def test_broken_zip_is_an_ordinary_exception(base: bytes) -> None:
         read_fast(base[: len(base) // 2])
     with pytest.raises(KeyError):
         read_fast(rezip([m for m in members_of(base) if m[0] != "[Content_Types].xml"]))
+
+
+# --- the byte scan and its fallback ----------------------------------------------------------
+#
+# The fast reader scans worksheets and shared strings written the usual way with regular
+# expressions (see fast_reader's "the byte scan") and reads anything else with iterparse.
+# `assert_same` above compares both paths with openpyxl on every file of this module; here,
+# each kind of markup the scan must accept, and each it must leave to iterparse, on a small
+# workbook (openpyxl reads it in milliseconds).
+
+SHEET = "xl/worksheets/sheet1.xml"
+STRINGS = "xl/sharedStrings.xml"
+
+
+@pytest.fixture(scope="module")
+def small() -> bytes:
+    """A small workbook as xlsxwriter writes it: shared strings, numbers, formulas, a date,
+    a boolean, a merged range, a validation, a conditional format, a hyperlink, styled empty
+    cells, a second sheet."""
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = book.add_worksheet("数据")
+    date = book.add_format({"num_format": "yyyy-mm-dd"})
+    boxed = book.add_format({"border": 1})
+    ws.write_string(0, 0, "标题 & <说明>")
+    ws.merge_range("B1:C1", "合并", boxed)
+    ws.write_number(1, 0, 12)
+    ws.write_number(1, 1, 2.5)
+    ws.write_datetime(1, 2, datetime.datetime(2023, 1, 5), date)
+    ws.write_formula(2, 0, "=A2*2", None, 24)
+    ws.write_formula(2, 1, '="a"&"b"', None, "ab")
+    ws.write_boolean(2, 2, True)
+    ws.write_url(3, 0, "https://example.org/")
+    for col in range(3):
+        ws.write_blank(4, col, None, boxed)
+    ws.data_validation("A5:C5", {"validate": "integer", "criteria": ">=", "value": 0})
+    ws.conditional_format("A2:C2", {"type": "cell", "criteria": "<", "value": 0,
+                                    "format": boxed})
+    book.add_worksheet("其他").write_string(0, 0, "二")
+    book.close()
+    return buf.getvalue()
+
+
+def changed(data: bytes, *edits: tuple[bytes, bytes], part: str = SHEET) -> bytes:
+    """`data` with each (old, new) replaced once in `part` (old must be there)."""
+    members = []
+    for name, raw in members_of(data):
+        if name == part:
+            for old, new in edits:
+                assert old in raw, old
+                raw = raw.replace(old, new, 1)
+        members.append((name, raw))
+    return rezip(members)
+
+
+def assert_agree(data: bytes, scanned: bool) -> RawWorkbook | None:
+    """The fast reader, the fast reader by iterparse alone and openpyxl read `data` alike (or
+    all fail); `scanned`: whether the fast reader scanned every part or read some by
+    iterparse. Returns the workbook (None when all fail)."""
+    ref_state, ref = outcome(read_openpyxl, data)
+    with fallbacks() as counts:
+        state, found = outcome(read_fast, data)
+    assert_scan_is_iterparse(data, state, found, "")
+    assert (not counts) is scanned, counts
+    if state == "error" and isinstance(found, UnsupportedWorkbook):
+        state, found = outcome(read_auto, data)
+    assert state == ref_state, (found, ref)
+    if state == "error":
+        return None
+    assert snapshot(found) == snapshot(ref)
+    return found
+
+
+MAIN = MAIN_NS.encode()
+SCANNED: dict[str, list[tuple[bytes, bytes]]] = {
+    "as written": [],
+    "BOM": [(b"<?xml", b"\xef\xbb\xbf<?xml")],
+    "no declaration": [(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n', b"")],
+    "other declaration": [(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>',
+                           b"<?xml version='1.0' encoding='utf-8'?>")],
+    "comments and a PI around the cell data": [
+        (b"<sheetData>", b"<!-- <row r='9'> --><?pi x?><sheetData>"),
+        (b"</sheetData>", b"</sheetData><!-- </sheetData> --><?pi y?>")],
+    "attributes in any order, quoting and spacing": [
+        (b'<c r="A2"><v>12</v></c>', b"<c\n  t='n'   r = \"A2\" ><v>12</v></c >"),
+        (b'<c r="B3" t="str">', b'<c t="str" r="B3" cm="1">'),
+        (b'<row r="2" spans="1:3">', b"<row spans='1:3'\tr='2' >")],
+    "references and line ends in text": [
+        (b"<v>ab</v>", b"<v>&#97;&#x62;&quot;&apos;&gt;&lt;&amp;amp;\r\n[]]\r&#13;&#x10FFFF;</v>"),
+        (b"<f>A2*2</f>", b"<f>A2 &amp; &quot;&#x4E2D;&quot;</f>")],
+    "inline strings": [
+        (b'<c r="A1" t="s"><v>0</v></c>',
+         b'<c r="A1" t="inlineStr"><is><t xml:space="preserve"> &#21069; &amp; \xe5\x90\x8e '
+         b"</t></is></c>"),
+        (b'<c r="B2"><v>2.5</v></c>', b'<c r="B2" t="inlineStr"><is/></c>'),
+        (b'<c r="C3" t="b"><v>1</v></c>',
+         b'<c r="C3" t="inlineStr"><v>9</v><is>\n<t/>\n</is><is><t>second</t></is></c>')],
+    "formula attributes, empty formulas and values": [
+        (b"<f>A2*2</f>", b'<f t="shared" ref="A3" si="0" aca="false">A2*2</f>'),
+        (b'<f>"a"&amp;"b"</f><v>ab</v>', b"<f/><v></v>"),
+        (b'<c r="C3" t="b"><v>1</v></c>', b'<c r="C3" t="b"><v/><v>0</v><f></f></c>')],
+    "white space between cells and rows": [
+        (b'</c><c r="B2">', b'</c>\n  <c r="B2">'), (b"</row><row", b"</row>\r\n <row")],
+    "declared prefixes on rows and cells": [
+        (b'xmlns:r="', b'xmlns:x14ac="urn:ac" xmlns:r="'),
+        (b'<row r="1" spans="1:3">', b'<row r="1" spans="1:3" x14ac:dyDescent="0.25">'),
+        (b'<c r="A2">', b'<c r="A2" xml:space="default" r:id="x">')],
+    "merged ranges before and after the cell data": [
+        (b"<sheetData>", b'<mergeCells><mergeCell ref="A1:A2"/></mergeCells><sheetData>')],
+    "rows out of order, a duplicate cell, an empty duplicate": [
+        (b'<row r="2" spans="1:3">', b'<row r="6"><c r="A6"><v>6</v></c></row>'
+                                     b'<row r="2" spans="1:3">'),
+        (b'<c r="C3" t="b"><v>1</v></c>', b'<c r="C3" t="b"><v>1</v></c><c r="C3"><v>3</v></c>'
+                                          b'<c r="A3"/>')],
+    "rows and cells without r": [
+        (b'<row r="5" spans="1:3"><c r="A5" s="1"/><c r="B5" s="1"/>',
+         b'<row><c s="1"/><c><v>1</v></c>'), (b'<row r="4" spans="1:3">', b"<row/><row>")],
+    "the main namespace declared again on sheetData": [
+        (b"<sheetData>", b'<sheetData xmlns="' + MAIN + b'">')],
+    "values of every type": [
+        (b'<c r="A2"><v>12</v></c>', b'<c r="A2" t="e"><v>#N/A</v></c>'),
+        (b'<c r="B2"><v>2.5</v></c>', b'<c r="B2" t="d"><v>2023-01-05T10:30:00</v></c>'),
+        (b'<c r="C2" s="2"><v>44931</v></c>', b'<c r="C2" s="2"><v>1e10</v></c>')],
+}
+FALLS_BACK: dict[str, list[tuple[bytes, bytes]]] = {
+    "a comment in the cell data": [(b"</row><row", b"</row><!-- x --><row")],
+    "a comment in a cell": [(b'<c r="A2"><v>12</v>', b'<c r="A2"><!-- x --><v>12</v>')],
+    "a processing instruction in the cell data": [(b"</row><row", b"</row><?pi x?><row")],
+    "CDATA": [(b"<v>ab</v>", b"<v><![CDATA[a<b]]></v>")],
+    "a comment before the root": [(b"?>\n<worksheet", b"?>\n<!-- x --><worksheet")],
+    "a namespace declared in a cell": [(b'<c r="A2">', b'<c r="A2" xmlns:y="urn:y">')],
+    "a default namespace declared in a row": [
+        (b'<row r="2" spans="1:3">', b'<row r="2" spans="1:3" xmlns="' + MAIN + b'">')],
+    "the cell data in another namespace": [(b"<sheetData>", b'<sheetData xmlns="urn:x">')],
+    "text between cells": [(b'</c><c r="B2">', b'</c>x<c r="B2">')],
+    "an unknown child of a cell": [(b"<v>12</v></c>", b"<v>12</v><extLst/></c>")],
+    "a rich inline string": [
+        (b'<c r="A1" t="s"><v>0</v></c>',
+         '<c r="A1" t="inlineStr"><is><r><t>富</t></r><r><rPr><b/></rPr><t>文本</t></r></is>'
+         "</c>".encode())],
+    "an inline string with attributes": [
+        (b'<c r="A1" t="s"><v>0</v></c>', b'<c r="A1" t="inlineStr"><is x="1"><t>a</t></is></c>')],
+    "a row outside the cell data": [
+        (b"</sheetData>", b'</sheetData><row r="9"><c r="A9"><v>9</v></c></row>')],
+    "two prefixes for one namespace": [
+        (b'xmlns:r="', b'xmlns:a="urn:x" xmlns:b="urn:x" xmlns:r="'),
+        (b'<row r="1" spans="1:3">', b'<row r="1" spans="1:3" a:x="1" b:y="2">')],
+    "another encoding": [(b'encoding="UTF-8"', b'encoding="ISO-8859-1"')],
+    "XML 1.1": [(b'version="1.0"', b'version="1.1"')],
+    "no cell data": [(b"<sheetData>", b"<sheetData/><x>"), (b"</sheetData>", b"</x>")],
+    "a cell not in a row": [(b"<sheetData>", b'<sheetData><c r="Z9"><v>1</v></c>')],
+}
+REFUSED: dict[str, list[tuple[bytes, bytes]]] = {
+    "a duplicate attribute": [(b'<c r="A2">', b'<c r="A2" s="0" s="0">')],
+    "a prefix not declared": [(b'<row r="1" spans="1:3">', b'<row r="1" spans="1:3" q:x="1">')],
+    "an unknown entity": [(b"<v>ab</v>", b"<v>a&nbsp;b</v>")],
+    "a control character": [(b"<v>ab</v>", b"<v>a\x01b</v>")],
+    "a reference to a control character": [(b"<v>ab</v>", b"<v>a&#1;b</v>")],
+    "a reference to U+FFFE": [(b"<v>ab</v>", b"<v>a&#xFFFE;b</v>")],
+    "U+FFFF": [(b"<v>ab</v>", "<v>a\uffffb</v>".encode())],
+    "]]> in text": [(b"<v>ab</v>", b"<v>a]]>b</v>")],
+    "a bare ampersand": [(b"<v>ab</v>", b"<v>a & b</v>")],
+    "a broken part after the cell data": [(b"</mergeCells>", b"</mergeCell>")],
+    "a broken part before the cell data": [(b"<sheetFormatPr", b"<sheetFormatPr x")],
+    "a row not closed": [(b"</row></sheetData>", b"</sheetData>")],
+    "not UTF-8": [(b"<v>ab</v>", b"<v>a\xffb</v>")],
+    "a bad row number": [(b'<row r="3" spans="1:3">', b'<row r="3.5" spans="1:3">')],
+    "a style that does not exist": [(b'<c r="A5" s="1"/>', b'<c r="A5" s="99"/>')],
+}
+
+
+@pytest.mark.parametrize("how", sorted(SCANNED))
+def test_scanned_markup_agrees(small: bytes, how: str) -> None:
+    assert_agree(changed(small, *SCANNED[how]), scanned=True)
+
+
+@pytest.mark.parametrize("how", sorted(FALLS_BACK))
+def test_markup_not_scanned_falls_back_and_agrees(small: bytes, how: str) -> None:
+    assert_agree(changed(small, *FALLS_BACK[how]), scanned=False)
+
+
+@pytest.mark.parametrize("how", sorted(REFUSED))
+def test_broken_markup_fails_as_with_iterparse(small: bytes, how: str) -> None:
+    data = changed(small, *REFUSED[how])
+    assert outcome(read_fast, data)[0] == "error"
+    assert_agree(data, scanned=False)
+
+
+def test_utf16_and_prefixed_parts_fall_back(small: bytes) -> None:
+    members = members_of(small)
+    utf16 = [(n, raw.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+              .encode("utf-16") if n in (SHEET, STRINGS) else raw) for n, raw in members]
+    assert scan_fallbacks(rezip(utf16)) == {"worksheet": 1, "strings": 1}
+    assert_agree(rezip(utf16), scanned=False)
+    assert_agree(rewrite(small, "prefixed"), scanned=False)
+
+
+def test_large_parts_are_read_by_iterparse(small: bytes, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    sizes = {n: len(raw) for n, raw in members_of(small)}
+    monkeypatch.setattr(fast_reader, "_SCAN_MAX", sizes[SHEET] - 1)  # (the others: smaller)
+    assert scan_fallbacks(small) == {"worksheet": 1}
+    assert_agree(small, scanned=False)
+
+
+STRINGS_SCANNED: dict[str, list[tuple[bytes, bytes]]] = {
+    "rich text, phonetic runs, other namespaces": [
+        (b"<si><t>\xe5\x90\x88\xe5\xb9\xb6</t></si>",
+         b'<si><r><rPr><b/><sz val="11"/></rPr><t xml:space="preserve">\xe5\x90\x88 </t></r>'
+         b'<r><t>&#24182;</t></r><rPh sb="0" eb="1"><t>he</t></rPh>'
+         b'<phoneticPr fontId="1"/></si><si><x:t xmlns:x="urn:x">other</x:t></si>'
+         b'<si/><si xmlns:q="urn:q"><t>_x005F_x0041_</t></si>'),
+        (b'uniqueCount="4">', b'uniqueCount="4">\n')],
+    "references and line ends": [
+        (b"<t>\xe4\xba\x8c</t>", b"<t xml:space='preserve'>&#x4E8C;&amp;&lt;\r\n]]&gt;</t>")],
+}
+STRINGS_FALL_BACK: dict[str, list[tuple[bytes, bytes]]] = {
+    "a comment between strings": [(b"</si><si>", b"</si><!-- x --><si>")],
+    "a prefixed string": [(b"<si><t>\xe4\xba\x8c</t></si>",
+                           b'<x:si xmlns:x="' + MAIN + b'"><x:t>\xe4\xba\x8c</x:t></x:si>')],
+    "a string in a string": [(b"<si><t>\xe5\x90\x88\xe5\xb9\xb6</t></si>",
+                              b'<si><r><x:si xmlns:x="' + MAIN + b'"><t>in</t></x:si>'
+                              b"<t>out</t></r></si>")],
+    "not in the main namespace": [(b'<sst xmlns="' + MAIN, b'<sst xmlns="urn:x')],
+    "a broken rich string": [(b"<si><t>\xe5\x90\x88\xe5\xb9\xb6</t></si>",
+                              b"<si><r><t>a</t></si>")],
+    "a rich string openpyxl refuses": [(b"<si><t>\xe5\x90\x88\xe5\xb9\xb6</t></si>",
+                                        b'<si><t>a</t><rPh eb="1"><t>x</t></rPh></si>')],
+}
+
+
+@pytest.mark.parametrize("how", sorted(STRINGS_SCANNED))
+def test_scanned_strings_agree(small: bytes, how: str) -> None:
+    assert_agree(changed(small, *STRINGS_SCANNED[how], part=STRINGS), scanned=True)
+
+
+@pytest.mark.parametrize("how", sorted(STRINGS_FALL_BACK))
+def test_strings_not_scanned_fall_back_and_agree(small: bytes, how: str) -> None:
+    assert_agree(changed(small, *STRINGS_FALL_BACK[how], part=STRINGS), scanned=False)
+
+
+def test_usual_writers_are_scanned(rendered: dict[str, bytes]) -> None:
+    """Every part of what xlsxwriter writes (our templates) and of the LibreOffice-saved
+    sample returns takes the scan, and so do the rewritings that keep the markup plain."""
+    for name, data in rendered.items():
+        assert scan_fallbacks(data) == {}, name
+    returns = sorted((SAMPLES / "returns").glob("*.xlsx"))
+    for path in returns:
+        assert scan_fallbacks(path.read_bytes()) == {}, path.name
+    for how in ("inline_strings", "rich_strings", "shared_formulas", "no_refs", "all"):
+        assert scan_fallbacks(rewrite(rendered["filled"], how)) == {}, how
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_returns_are_scanned(lo_returns: dict[str, bytes]) -> None:
+    for name, data in lo_returns.items():
+        assert scan_fallbacks(data) == {}, name
+
+
+def test_frames_are_parsed_once_per_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What lies around the cell data (validations, conditional formats, merged ranges) is
+    the same in every return of a template: parsed for the first, looked up for the next."""
+    returns = [p.read_bytes() for p in sorted((SAMPLES / "returns").glob("*.xlsx"))[:4]]
+    if not returns:
+        pytest.skip("no sample returns")
+    fast_reader._FRAMES.clear()
+    parsed: list[bytes] = []
+    original = fast_reader._parse_frame
+
+    def counted(doc: bytes) -> Any:
+        parsed.append(doc)
+        return original(doc)
+
+    monkeypatch.setattr(fast_reader, "_parse_frame", counted)
+    books = [snapshot(read_fast(data)) for data in returns]
+    first = len(parsed)
+    assert first and len(set(parsed)) == first
+    assert [snapshot(read_fast(data)) for data in returns] == books
+    assert len(parsed) == first  # nothing parsed again
+    fast_reader._FRAMES.clear()
+    monkeypatch.setattr(fast_reader, "_FRAME_BYTES", 1)  # too small to keep any
+    assert [snapshot(read_fast(data)) for data in returns] == books
+    assert not fast_reader._FRAMES and len(parsed) - first >= 2 * len(returns)  # every time
+
+
+def test_check_inflates_each_member_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_bytes hands the members the pre-check inflated to the reader: no member is
+    inflated again (zipfile reads none); the reader gives the same with or without them."""
+    data = next(iter(sorted((SAMPLES / "returns").glob("*.xlsx")))).read_bytes()
+    pre = precheck_bytes(data, "return.xlsx")
+    expected = snapshot(read_fast(data))
+    assert snapshot(read_fast(data, members=pre.inflated)) == expected
+    partly = dict(list(pre.inflated.items())[::2])  # the others from the archive
+    assert snapshot(read_auto(data, members=partly)) == expected
+    reads: list[str] = []
+    original = zipfile.ZipFile.read
+
+    def counted(self: zipfile.ZipFile, name: Any, pwd: Any = None) -> bytes:
+        reads.append(getattr(name, "filename", name))
+        return original(self, name, pwd)
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", counted)
+    result = check_bytes(data, "return.xlsx")
+    assert result.submission is not None and result.submission.usable and reads == []
+    assert result.to_dict() == check_bytes(data, "return.xlsx", reader=read_openpyxl).to_dict()
+    read_fast(data)
+    assert reads  # alone, the reader inflates what it reads
+    monkeypatch.setattr(fast_reader, "MAX_MEMBER_BYTES", 1000)  # the limit holds either way
+    with pytest.raises(ValueError, match="上限"):
+        read_fast(data, members=pre.inflated)
+
+
+# --- generated text, written by xlsxwriter and by hand ---------------------------------------
+
+ANY_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=16),
+    st.text(st.sampled_from("&<>\"' \t\r\n]_x0041F5文字"), max_size=16),
+    st.sampled_from(["&<>\"'", "_x0041_", "_x005F_x0041_", "x005F_", "  两端空格  ", "a\r\nb",
+                     "\r", "]]>", "&amp;", "&#65;", "\n", " ", ""]))
+
+
+def xlsxwriter_texts(texts: list[str]) -> bytes:
+    """The texts as shared strings (column A), cached results of formulas (B) and, two by
+    two, rich strings (C), as xlsxwriter writes them."""
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = book.add_worksheet("文本")
+    bold = book.add_format({"bold": True})
+    for i, text in enumerate(texts):
+        ws.write_string(i, 0, text)
+        ws.write_formula(i, 1, '="x"', None, text)
+        if i and texts[i - 1] and text:
+            ws.write_rich_string(i, 2, bold, texts[i - 1], text)
+    book.close()
+    return buf.getvalue()
+
+
+def escaped(text: str, style: str) -> str:
+    """`text` as XML character data: markup characters escaped, the others as themselves
+    ("plain"), or every character as a decimal or hexadecimal reference."""
+    if style == "plain":
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace("]]>", "]]&gt;")
+    form = "&#{};" if style == "decimal" else "&#x{:X};"
+    return "".join(form.format(ord(ch)) for ch in text)
+
+
+def hand_made_texts(base: bytes, texts: list[str], styles: list[str]) -> bytes:
+    """`base` (xlsxwriter_texts) with its sheet's cells replaced by inline strings (A), plain
+    string results of formulas (B) and formulas (C) of the texts, written by hand: the
+    attributes quoted and ordered in several ways."""
+    rows = []
+    for i, (text, style) in enumerate(zip(texts, styles, strict=True)):
+        body = escaped(text, style)
+        rows.append(
+            f'<row r="{i + 1}"><c r="A{i + 1}" t="inlineStr"><is><t xml:space="preserve">'
+            f"{body}</t></is></c><c t='str'  r='B{i + 1}'><f>1</f><v>{body}</v></c>"
+            f'<c\n r="C{i + 1}" t="str"><f aca="false">{body}</f><v>1</v></c></row>')
+    xml = "".join(rows).encode("utf-8", "surrogatepass")
+    members = []
+    for name, raw in members_of(base):
+        if name == SHEET:
+            start = raw.index(b"<sheetData>") + len(b"<sheetData>")
+            raw = raw[:start] + xml + raw[raw.index(b"</sheetData>"):]
+        members.append((name, raw))
+    return rezip(members)
+
+
+def assert_three_agree(data: bytes) -> None:
+    """The scan, iterparse and openpyxl: the same workbook, or all fail."""
+    ref_state, ref = outcome(read_openpyxl, data)
+    state, found = outcome(read_fast, data)
+    assert_scan_is_iterparse(data, state, found, "")
+    assert state == ref_state, (found, ref)
+    if state == "ok":
+        assert snapshot(found) == snapshot(ref)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(ANY_TEXT, min_size=1, max_size=5),
+       styles=st.lists(st.sampled_from(["plain", "decimal", "hex"]), min_size=5, max_size=5))
+def test_any_text_reads_alike(texts: list[str], styles: list[str]) -> None:
+    """Any text in a cell, written by xlsxwriter and by hand: the scan gives what iterparse
+    and openpyxl give (or all fail, e.g. on a character XML does not allow)."""
+    data = xlsxwriter_texts(texts)
+    assert_three_agree(data)
+    assert_three_agree(hand_made_texts(data, texts, styles[:len(texts)]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ANY_TEXT, style=st.sampled_from(["plain", "decimal", "hex"]))
+def test_references_as_the_parser_reads_them(text: str, style: str) -> None:
+    """The scan's own unescaping against expat, in text and in attribute values."""
+    body = escaped(text, style)
+    try:
+        element = ET.fromstring(f'<a b="{body.replace(chr(34), "&quot;")}">{body}</a>')
+    except ET.ParseError:
+        return  # (a character XML does not allow: the scan never gets it, see above)
+    assert fast_reader._text_value(body) == (element.text or "")
+    assert fast_reader._attribute_value(body.replace('"', "&quot;")) == element.get("b")
+
+
+@pytest.mark.parametrize(("part", "old", "new"), [
+    (SHEET, b"<v>12</v>", b"<v>" + b"x" * 2_000_000),  # a value never closed
+    (SHEET, b'</row><row r="2"', b"</row>" + b"!" * 2_000_000 + b'<row r="2"'),  # text
+    (SHEET, b"</sheetData>", b" " * 1_000_000 + b"</sheetData>"),  # white space at the end
+    (SHEET, b"<v>12</v></c>", b"<v>12</v>" + b" " * 1_000_000 + b"</c>"),
+    (STRINGS, b"<si><t>", b'<si x="1">' * 200_000 + b"<si><t>"),  # strings never closed
+    (STRINGS, b"</sst>", b"\n" * 1_000_000 + b"</sst>"),
+], ids=["value", "text", "space", "cell space", "strings", "strings space"])
+def test_hostile_markup_takes_linear_time(small: bytes, part: str, old: bytes, new: bytes
+                                          ) -> None:
+    """Megabytes of markup the scan refuses (or white space where the grammar retries
+    matches) cost it one pass: a quadratic scan would take minutes here."""
+    data = changed(small, (old, new), part=part)
+    started = time.perf_counter()
+    state, found = outcome(read_fast, data)
+    assert time.perf_counter() - started < 10
+    assert_scan_is_iterparse(data, state, found, "hostile")

@@ -305,3 +305,61 @@ def test_any_member_content_never_raises(member, content):
     data = rezip(read_members(GOOD), replace={member: content})
     result = precheck_bytes(data, "c.xlsx")
     assert_well_formed(result, "c.xlsx")
+
+
+# --- the members the pre-check inflated, kept for the reader ----------------------------------
+
+
+def test_ok_verdict_keeps_the_xml_members_it_inflated():
+    result = precheck_bytes(GOOD, "good.xlsx")
+    members = dict(read_members(GOOD))
+    assert result.inflated  # the reader takes them instead of inflating them again
+    for name, content in result.inflated.items():
+        assert content == members[name]  # the bytes zipfile reads (CRC-checked)
+    wanted = {n for n in members if n.endswith((".xml", ".rels"))
+              and not n.startswith(("docProps/", "xl/theme/"))}
+    assert set(result.inflated) == wanted
+    assert "inflated" not in repr(result)  # (no member bytes in a printed verdict)
+    assert result == Precheck(True, "xlsx", [], result.members)  # (not part of the verdict)
+
+
+def test_rejected_verdict_keeps_nothing(corpus):
+    for name, (path, kind, _) in corpus.items():
+        result = precheck_file(path)
+        assert result.ok or not result.inflated, name
+        if kind == "xlsx":
+            assert result.inflated, name
+
+
+def test_kept_members_are_bounded(monkeypatch):
+    import nianbao.read.precheck as precheck
+
+    members = dict(read_members(GOOD))
+    everything = precheck_bytes(GOOD, "good.xlsx").inflated
+    budget = sum(map(len, everything.values())) // 2
+    monkeypatch.setattr(precheck, "_KEEP_BYTES", budget)
+    kept = precheck_bytes(GOOD, "good.xlsx").inflated
+    assert 0 < len(kept) < len(everything)
+    assert sum(map(len, kept.values())) <= budget
+    assert all(members[name] == content for name, content in kept.items())
+
+
+def test_members_inflated_in_chunks_or_empty_are_not_kept():
+    big = _with_member("xl/worksheets/sheet5.xml", _big_xml(100, b""))
+    result = precheck_bytes(big, "a.xlsx")
+    assert result.ok and "xl/worksheets/sheet5.xml" not in result.inflated
+    assert "xl/workbook.xml" in result.inflated
+    empty = rezip(read_members(GOOD), add=[("xl/empty.xml", b"")])
+    result = precheck_bytes(empty, "a.xlsx")
+    assert result.ok and "xl/empty.xml" not in result.inflated
+
+
+@given(st.integers(0, 400), st.binary(max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_markup_declarations_found_as_before(bangs, tail):
+    """The memchr search for "<!" finds exactly what a substring search finds."""
+    from nianbao.read.precheck import _markup_declaration
+
+    window = b"a!" * bangs + tail + b"<x>!" * (bangs % 7)
+    assert _markup_declaration(window) == (b"<!" in window)
+    assert _markup_declaration(window + b"<!--") and _markup_declaration(b"<!" + window)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from nianbao.findings import Finding, blocking, make
-from nianbao.read.fast_reader import read_auto
+from nianbao.fsutil import storable
+from nianbao.read.fast_reader import read_auto, read_fast
 from nianbao.read.normalise import to_json
 from nianbao.read.openpyxl_reader import TooManyCells
 from nianbao.read.precheck import Limits, precheck_bytes
@@ -28,6 +29,7 @@ from nianbao.validate.rules import check_rules
 Reader = Callable[[bytes], RawWorkbook]
 
 VALID, INVALID, UNUSABLE = "valid", "invalid", "unusable"
+_TAKE_MEMBERS: tuple[Callable[..., RawWorkbook], ...] = (read_auto, read_fast)
 _FORM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -96,7 +98,9 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
     if not pre.ok:
         return result
     try:
-        book = reader(data)
+        # the fast readers take the members the pre-check inflated: none is inflated twice
+        book = (reader(data, members=pre.inflated) if reader in _TAKE_MEMBERS  # type: ignore[call-arg]
+                else reader(data))
     except MemoryError:
         result.findings.append(make("FILE_TIMEOUT", file=name, detail="内存超限"))
         return result
@@ -119,7 +123,7 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
 
 def check_file(path: Path, **kwargs: Any) -> CheckResult:
     """Check one file on disk; a missing or unreadable path is a finding, not an error."""
-    name = str(path)
+    name = storable(str(path))
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from nianbao.check import VALID, check_file, exit_code
+from nianbao.check import VALID, CheckResult, check_file, exit_code
 from nianbao.cli.app import app, console, fail, findings_table, print_json
 from nianbao.collect.intake import expand_paths
+from nianbao.findings import make
 from nianbao.fsutil import atomic_write
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import layout_for
@@ -88,7 +89,14 @@ def check(
         "--form", help="只接受此模板编号（默认：按文件中的标识识别）")] = None,
 ) -> None:
     """检查填报返回的工作簿。退出码：0 全部通过，1 有错误，2 有文件无法使用。"""
-    results = [check_file(p, expected_form=form) for p in expand_paths(files)]
+    results = []
+    for given in files:
+        found = list(expand_paths([given]))
+        if given.is_dir() and not found:  # say so, rather than check nothing in silence
+            empty = CheckResult(str(given), "", 0)
+            empty.findings.append(make("FILE_MISSING", file=str(given), detail="文件夹中没有文件"))
+            results.append(empty)
+        results += [check_file(p, expected_form=form) for p in found]
     code = exit_code(results)
     if as_json:
         counts = {s: sum(r.status == s for r in results) for s in ("valid", "invalid",

@@ -3,7 +3,9 @@
 `precheck_bytes` looks only at bytes: magic numbers, the zip central directory, and
 a bounded byte scan of the XML members. It does not parse XML. The result says whether
 the file can go to an xlsx reader (`ok`), what kind of file it is (`kind`), and the findings
-to show the clerk. A file whose `ok` is False must not be opened by any reader.
+to show the clerk. A file whose `ok` is False must not be opened by any reader. When it is
+ok, the XML members the scan inflated whole (the small ones, up to a total) come with it
+(`inflated`), so that the reader does not inflate them again.
 
 What makes a file not ok, checked in this order:
   empty, too large, OLE compound file (password-protected OOXML, old .xls, WPS .et, .doc),
@@ -61,6 +63,9 @@ class Precheck:
     kind: str  # one of KINDS
     findings: list[Finding] = field(default_factory=list)  # fatal when not ok; else warnings
     members: dict[str, int] = field(default_factory=dict)  # zip member -> declared size
+    #: The uncompressed bytes of the XML members the scan inflated whole (only when ok): a
+    #: reader given them (`read_auto(data, members=...)`) does not inflate them again.
+    inflated: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
 
 # --- magic numbers -------------------------------------------------------------------------
@@ -93,6 +98,7 @@ _OTHER_MAGICS: tuple[tuple[bytes, str], ...] = (
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _DTD_BYTES = re.compile(rb"<!(?:doctype|entity)", re.IGNORECASE)
 _DTD_TEXT = re.compile(r"<!(?:doctype|entity)", re.IGNORECASE)
+_BANG_TRIES = 64
 _MACRO_OVERLAP = 11  # len("macroenabled") - 1, longer than len("<!doctype") - 1
 _CHUNK = 1 * MB  # most uncompressed bytes produced per step
 _FIRST_INPUT = 4 * 1024  # compressed bytes fed first (enough to tell a non-XML member)
@@ -113,6 +119,14 @@ _UTF16_NO_BOM = {
     b"\n\x00": "utf-16-le", b"\x00\n": "utf-16-be",
 }
 _XML_FIRST_BYTES = frozenset(b"< \t\r\n")
+# Members the scan inflates whole are kept for the reader, up to this many bytes in all
+# (a return holds ~200 KB of XML): no member is held that the scan did not hold whole anyway,
+# and a file of many small members cannot make the pre-check hold more than this.
+_KEEP_BYTES = 8 * MB
+# Parts no reader of cell values opens: not kept.
+_NOT_KEPT = ("docprops/", "xl/theme/", "xl/drawings/", "xl/charts/", "xl/media/", "customxml/",
+             "xl/printersettings/", "xl/externallinks/", "xl/comments", "xl/threadedcomments/",
+             "xl/persons/", "xl/embeddings/", "xl/activex/", "xl/ctrlprops/")
 _USUAL_DECLARATION = (  # what Excel, WPS, LibreOffice and xlsxwriter write
     b'<?xml version="1.0" encoding="UTF-8"', b"<?xml version='1.0' encoding='UTF-8'",
     b'<?xml version="1.0" encoding="utf-8"',
@@ -314,7 +328,8 @@ def _zip(data: bytes, name: str, limits: Limits) -> Precheck:
     verdict = _check_parts(data, infos, starts, name, members)
     if verdict is not None:
         return verdict
-    verdict = _scan_members(data, infos, starts, name, members)
+    inflated: dict[str, bytes] = {}
+    verdict = _scan_members(data, infos, starts, name, members, inflated)
     if verdict is not None:
         return verdict
     warnings: list[Finding] = []
@@ -323,7 +338,7 @@ def _zip(data: bytes, name: str, limits: Limits) -> Precheck:
         warnings.append(make("FILE_EXTERNAL_LINKS", file=name))
     if any(n.startswith(("xl/embeddings/", "xl/activex/")) for n in lowered):
         warnings.append(make("FILE_EMBEDDED_OBJECTS", file=name))
-    return Precheck(True, "xlsx", warnings, members)
+    return Precheck(True, "xlsx", warnings, members, inflated)
 
 
 def _declared_entry_count(data: bytes) -> int | None:
@@ -530,20 +545,26 @@ def _scan_members(
     starts: dict[str, int],
     name: str,
     members: dict[str, int],
+    inflated: dict[str, bytes],
 ) -> Precheck | None:
     """Scan every XML member (by name or by its first bytes) for DTD/entity declarations.
 
-    [Content_Types].xml goes first; it is also where a macro-enabled workbook shows.
+    [Content_Types].xml goes first; it is also where a macro-enabled workbook shows. The
+    XML members inflated whole (small ones) go into `inflated`, up to _KEEP_BYTES in all.
     """
     ordered = sorted(infos, key=lambda info: info.filename != "[Content_Types].xml")
+    budget = _KEEP_BYTES
     for info in ordered:
         if info.file_size == 0:
-            continue
+            continue  # (not kept either: a reader checks an empty member's CRC itself)
         content_types = info.filename == "[Content_Types].xml"
-        xml_named = content_types or info.filename.lower().endswith(_XML_SUFFIXES)
+        lowered = info.filename.lower()
+        xml_named = content_types or lowered.endswith(_XML_SUFFIXES)
+        keep = (budget >= info.file_size and xml_named and not lowered.endswith(".vml")
+                and not lowered.startswith(_NOT_KEPT))
         try:
-            problem, macros = _scan_member(data, info, starts[info.filename], xml_named,
-                                           content_types)
+            problem, macros, content = _scan_member(data, info, starts[info.filename],
+                                                    xml_named, content_types)
         except _MemberError as exc:
             return _corrupt(name, f"部件 {info.filename} 无法解压，数据已损坏", members, exc)
         if problem is not None:
@@ -554,18 +575,23 @@ def _scan_members(
             )
         if macros:
             return _reject("xlsm", make("FILE_MACROS", file=name, member=info.filename), members)
+        if keep and content is not None:
+            inflated[info.filename] = content
+            budget -= len(content)
     return None
 
 
 def _scan_member(
     data: bytes, info: zipfile.ZipInfo, start: int, xml_named: bool, find_macros: bool
-) -> tuple[str | None, bool]:
-    """Scan one member; a small XML member is inflated in one step, others in chunks."""
+) -> tuple[str | None, bool, bytes | None]:
+    """Scan one member; a small XML member is inflated in one step (and returned, CRC
+    checked), others in chunks (None: never held whole)."""
     if xml_named and info.file_size <= _CHUNK and info.compress_size <= _NEXT_INPUT:
-        return _scan_chunks(_small_member(data, info, start), iter(()), xml_named, find_macros)
+        content = _small_member(data, info, start)
+        return (*_scan_chunks(content, iter(()), xml_named, find_macros), content)
     chunks = _member_chunks(data, info, start)
     try:
-        return _scan_chunks(next(chunks, b""), chunks, xml_named, find_macros)
+        return (*_scan_chunks(next(chunks, b""), chunks, xml_named, find_macros), None)
     finally:
         chunks.close()
 
@@ -590,7 +616,7 @@ def _scan_chunks(
         tail = b""
         for chunk in itertools.chain((first,), chunks):
             window = tail + chunk if tail else chunk
-            if b"<!" in window and _DTD_BYTES.search(window):
+            if _markup_declaration(window) and _DTD_BYTES.search(window):
                 return "DTD", macros
             if find_macros and not macros:
                 macros = b"macroenabled" in window.lower()
@@ -607,6 +633,19 @@ def _scan_chunks(
             macros = "macroenabled" in window.lower()
         text_tail = text[-_MACRO_OVERLAP:]
     return None, macros
+
+
+def _markup_declaration(window: bytes) -> bool:
+    """Whether b"<!" is in `window`, quickly: "<" is everywhere in XML, "!" is rare (found by
+    memchr); after _BANG_TRIES of them, the plain substring search."""
+    at = window.find(b"!")
+    for _ in range(_BANG_TRIES):
+        if at < 0:
+            return False
+        if at and window[at - 1] == 0x3C:  # "<"
+            return True
+        at = window.find(b"!", at + 1)
+    return b"<!" in window
 
 
 def _sniff_encoding(first: bytes) -> str | None:
