@@ -9,12 +9,14 @@ failure)` and the batch goes on. Results come back in input order.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing as mp
 import os
 import resource
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -65,13 +67,16 @@ def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
             return
         if task is None:
             return
-        index, item = task
-        try:
-            conn.send((index, True, func(item)))
-        except MemoryError:
-            conn.send((index, False, Failure("memory", "内存超限")))
-        except Exception as exc:  # reported for this item; the child stays usable
-            conn.send((index, False, Failure("error", f"{type(exc).__name__}: {exc}"[:300])))
+        results = []
+        for index, item in task:  # a chunk: one round trip for several items
+            try:
+                results.append((index, True, func(item)))
+            except MemoryError:
+                results.append((index, False, Failure("memory", "内存超限")))
+            except Exception as exc:  # reported for this item; the child stays usable
+                results.append((index, False,
+                                Failure("error", f"{type(exc).__name__}: {exc}"[:300])))
+        conn.send(results)
 
 
 def _mapped_bytes() -> int:
@@ -91,13 +96,13 @@ class _Worker:
                                                      initargs), daemon=True)
         self.proc.start()
         child_conn.close()
-        self.task: tuple[int, Any] | None = None
-        self.started = 0.0
+        self.task: list[tuple[int, Any]] | None = None
+        self.deadline = 0.0
 
-    def give(self, index: int, item: Any) -> None:
-        self.task = (index, item)
-        self.started = time.monotonic()
-        self.conn.send(self.task)
+    def give(self, task: list[tuple[int, Any]], timeout: float) -> None:
+        self.task = task
+        self.deadline = time.monotonic() + timeout * len(task)
+        self.conn.send(task)
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -119,28 +124,40 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
                   limits: Limits | None = None,
                   on_failure: Callable[[Any, Failure], Any] = lambda item, why: None,
                   initializer: Callable[..., None] | None = None,
-                  initargs: tuple[Any, ...] = ()) -> Iterator[Any]:
+                  initargs: tuple[Any, ...] = (), chunk: int | None = None) -> Iterator[Any]:
     """Like map(func, items), each call in a limited child process; failures become
-    `on_failure(item, Failure)`. Results are yielded in input order."""
+    `on_failure(item, Failure)`. Results are yielded in input order.
+
+    Items travel in chunks (fewer round trips); a chunk whose child overruns or dies is
+    split and its items run again one by one, so only the culprit fails."""
     limits = limits or Limits()
+    jobs = max(1, jobs)
+    if chunk is None:
+        size = len(items) if isinstance(items, Sized) else 0
+        chunk = max(1, min(8, size // (jobs * 8))) if size else 4
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     todo = iter(enumerate(items))
-    workers = [_Worker(ctx, func, limits, initializer, initargs) for _ in range(max(1, jobs))]
+    retry: deque[tuple[int, Any]] = deque()
+    workers = [_Worker(ctx, func, limits, initializer, initargs) for _ in range(jobs)]
     done: dict[int, Any] = {}
     next_out = 0
-    exhausted = False
 
     def feed(w: _Worker) -> None:
-        nonlocal exhausted
-        if exhausted:
-            return
-        try:
-            index, item = next(todo)
-        except StopIteration:
-            exhausted = True
-            return
-        w.give(index, item)
+        task = [retry.popleft()] if retry else list(itertools.islice(todo, chunk))
+        if task:
+            w.give(task, limits.timeout)
+
+    def lost(i: int, w: _Worker, why: Failure) -> None:
+        """A child died or overran: a lone item fails, a chunk is retried item by item."""
+        assert w.task is not None
+        if len(w.task) == 1:
+            index, item = w.task[0]
+            done[index] = on_failure(item, why)
+        else:
+            retry.extend(w.task)
+        w.kill()
+        workers[i] = _Worker(ctx, func, limits, initializer, initargs)
 
     try:
         for w in workers:
@@ -149,32 +166,26 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
             busy = [w for w in workers if w.task is not None]
             if not busy:
                 break
-            deadline = min(w.started for w in busy) + limits.timeout
+            deadline = min(w.deadline for w in busy)
             ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))
-            for i, w in enumerate(workers):
+            for i, w in enumerate(list(workers)):
                 if w.task is None:
                     continue
-                index, item = w.task
                 if w.conn in ready:
                     try:
-                        got, ok, value = w.conn.recv()
+                        results = w.conn.recv()
                     except (EOFError, OSError):
-                        done[index] = on_failure(item, Failure(
-                            "died", "读取进程异常退出（可能内存超限）"))
-                        w.kill()
-                        workers[i] = w = _Worker(ctx, func, limits, initializer, initargs)
+                        lost(i, w, Failure("died", "读取进程异常退出（可能内存超限）"))
                     else:
-                        done[got] = value if ok else on_failure(item, value)
+                        items_of = dict(w.task)
+                        for index, ok, value in results:
+                            done[index] = value if ok else on_failure(items_of[index], value)
                         w.task = None
-                elif time.monotonic() - w.started > limits.timeout:
-                    done[index] = on_failure(item, Failure(
-                        "timeout", f"超过 {limits.timeout:g} 秒仍未读完"))
-                    w.kill()
-                    workers[i] = w = _Worker(ctx, func, limits, initializer, initargs)
+                elif time.monotonic() > w.deadline:
+                    lost(i, w, Failure("timeout", f"超过 {limits.timeout:g} 秒仍未读完"))
                 else:
                     continue
-                w.task = None
-                feed(w)
+                feed(workers[i])
             while next_out in done:
                 yield done.pop(next_out)
                 next_out += 1

@@ -15,11 +15,11 @@ from functools import cache
 from typing import Any
 
 from nianbao.findings import Finding, Severity, make
-from nianbao.read.normalise import NA, normalise
+from nianbao.read.normalise import MAX_COUNT, NA, normalise
 from nianbao.read.rawbook import RawCell, RawWorkbook
 from nianbao.rules.evaluate import field_values, sheet_values
 from nianbao.spec.layout import META_SHEET, FormulaCell, Layout, layout_for
-from nianbao.spec.model import Form
+from nianbao.spec.model import COUNT, NUMERIC_KINDS, Form
 
 FormLookup = Callable[[str], Form | None]
 
@@ -165,10 +165,15 @@ class _Reader:
             if a.sheet in self.missing_sheets:
                 self.sub.values[fid] = None
                 continue
-            f = self.form.fields[fid]
             found = self.cell(a.sheet, a.row, a.col)
             raw = found.value
             self.sub.raw[fid] = raw
+            if type(raw) is int and found.formula is None and cell.kind in NUMERIC_KINDS \
+                    and 0 <= raw <= MAX_COUNT:
+                # the usual case, a count typed as a number: nothing to normalise or report
+                self.sub.values[fid] = raw if cell.kind == COUNT else Decimal(raw)
+                continue
+            f = self.form.fields[fid]
             where = {"sheet": a.sheet, "cell": a.a1, "field": fid, "label": f.label}
             if found.formula is not None:
                 picture = "DISPIMG" in found.formula.upper()
@@ -258,6 +263,8 @@ class _Reader:
 def _same_value(found: Any, want: Any) -> bool:
     if found is None:
         return False
+    if type(found) is type(want) and found == want:  # the usual case, decided at once
+        return True
     if isinstance(want, str) or isinstance(found, str):
         return str(found) == str(want)
     try:
