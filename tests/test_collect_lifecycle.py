@@ -529,7 +529,7 @@ def test_revalidate_with_unexplained_warnings_blocking(judged) -> None:
 
     strict = set_config(ws, block_unexplained_warnings=True)
     report = revalidate(strict, ledger).to_dict()
-    assert report == {"run": report["run"], "checked": 4, "changed": 1, "changes": [
+    assert report == {"run": report["run"], "checked": 4, "reread": 0, "changed": 1, "changes": [
         {"submission": 2, "file": "2_unexplained.xlsx", "unit": "330599-003",
          "status_before": "valid", "status_after": "invalid", "added": [], "removed": [],
          "values_changed": False}]}

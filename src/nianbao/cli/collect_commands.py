@@ -200,6 +200,8 @@ def status(
 def revalidate(
     workspace: WorkspaceOption = Path("."),
     jobs: JobsOption = 0,
+    reread: Annotated[bool, typer.Option(
+        "--reread", help="每个文件都重新读取（默认只在 nianbao 或模板版面变了时重读）")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """用当前规则重新校验台账中的全部提交，并列出结论的变化。"""
@@ -207,11 +209,13 @@ def revalidate(
     with ledger:
         total = sum(1 for _ in ledger.rows())
         with progress_bar(total, "重新校验", not as_json) as advance:
-            report = revalidate_all(ws, ledger, jobs=jobs or default_jobs(), progress=advance)
+            report = revalidate_all(ws, ledger, jobs=jobs or default_jobs(), reread=reread,
+                                    progress=advance)
     if as_json:
         print_json(report.to_dict())
         return
-    console.print(f"重新校验 {report.checked} 份提交，结论有变化的 {len(report.changes)} 份。")
+    console.print(f"重新校验 {report.checked} 份提交（其中重新读取文件 {report.reread} 份），"
+                  f"结论有变化的 {len(report.changes)} 份。")
     for c in report.changes:
         added = "、".join(x["code"] for x in c["added"]) or "无"
         removed = "、".join(x["code"] for x in c["removed"]) or "无"

@@ -19,6 +19,7 @@ from typing import Any
 from nianbao import __version__
 from nianbao.check import UNUSABLE, CheckResult, check_bytes, os_reason
 from nianbao.collect import store
+from nianbao.collect.extract import make_extract
 from nianbao.collect.ledger import DUPLICATE, REJECTED, Intake, Ledger, Verdict
 from nianbao.collect.signing import key_id, verify
 from nianbao.collect.workspace import Workspace
@@ -186,7 +187,8 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
         return Intake(shown, name, sha, len(data), rel)
     result = check_bytes(data, name, expected_form=ctx.form_id)
     verdict = judge(result, ctx)
-    intake = Intake(shown, name, sha, len(data), rel, verdict=verdict)
+    intake = Intake(shown, name, sha, len(data), rel, verdict=verdict,
+                    extract=make_extract(result))
     if ctx.feedback_dir:
         intake.outputs = write_outputs(result, verdict, ctx, Path(ctx.feedback_dir))
     return intake

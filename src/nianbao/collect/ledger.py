@@ -83,6 +83,11 @@ CREATE TABLE IF NOT EXISTS sightings (
     submission_id INTEGER REFERENCES submissions(id),
     seen_at       TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS extracts (
+    submission_id INTEGER PRIMARY KEY REFERENCES submissions(id),
+    key           TEXT NOT NULL,
+    data          BLOB NOT NULL
+);
 CREATE VIEW IF NOT EXISTS current_validations AS
     SELECT v.* FROM validations v
     WHERE v.id = (SELECT max(id) FROM validations w WHERE w.submission_id = v.submission_id);
@@ -135,6 +140,7 @@ class Intake:
     kind: str = "workbook"
     verdict: Verdict | None = None     # None: a duplicate found before judging
     outputs: dict[str, str] = field(default_factory=dict)  # feedback/receipt paths
+    extract: tuple[str, bytes] | None = None  # what reading found (collect/extract.py)
 
 
 @dataclass
@@ -233,6 +239,8 @@ class Ledger:
                      run_id, it.stored))
                 sid = int(cur.lastrowid or 0)
                 self._validation(sid, run_id, at, it.verdict)
+                if it.extract is not None:
+                    self._extract(sid, *it.extract)
                 outcome = REJECTED if it.verdict.status == "rejected" else STORED
                 self._sighting(run_id, it.path, it.sha256, outcome, sid, at)
                 out.append((outcome, sid))
@@ -251,6 +259,19 @@ class Ledger:
         with self.transaction():
             for sid, verdict in items:
                 self._validation(sid, run_id, at, verdict)
+
+    def _extract(self, sid: int, key: str, data: bytes) -> None:
+        self.db.execute("INSERT OR REPLACE INTO extracts VALUES (?, ?, ?)", (sid, key, data))
+
+    def put_extracts(self, items: list[tuple[int, tuple[str, bytes]]]) -> None:
+        with self.transaction():
+            for sid, (key, data) in items:
+                self._extract(sid, key, data)
+
+    def extracts(self, key: str) -> dict[int, bytes]:
+        """Submission id -> its extract, for the extracts made under `key`."""
+        return {r[0]: r[1] for r in self.db.execute(
+            "SELECT submission_id, data FROM extracts WHERE key = ?", (key,))}
 
     def _validation(self, sid: int, run_id: int, at: str, v: Verdict) -> None:
         self.db.execute(

@@ -13,11 +13,13 @@ from typing import Any
 
 from nianbao.check import check_bytes
 from nianbao.collect import store
+from nianbao.collect.extract import extract_key, make_extract, result_from_extract
 from nianbao.collect.intake import Context, _unreadable, failure_finding, judge, now_iso
 from nianbao.collect.ledger import Ledger, Row, Verdict
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import make
 from nianbao.sandbox import Failure, sandboxed_map
+from nianbao.spec.load import load_form
 
 _CTXS: dict[int, Context] = {}
 
@@ -31,29 +33,38 @@ def _init(ctxs: dict[int, Context]) -> None:
 class RevalidateReport:
     run_id: int
     checked: int = 0
+    reread: int = 0        # files read again from their bytes (no valid extract kept)
     changes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run_id, "checked": self.checked, "changed": len(self.changes),
-                "changes": self.changes}
+        return {"run": self.run_id, "checked": self.checked, "reread": self.reread,
+                "changed": len(self.changes), "changes": self.changes}
 
 
-Item = tuple[int, str, str, str, int]  # submission, blob, file name, received at, year
+# submission, blob, file name, received at, year, its extract (when still valid), record
+Item = tuple[int, str, str, str, int, bytes | None, dict[str, Any]]
+Judged = tuple[int, Verdict, tuple[str, bytes] | None]  # ..., a new extract to keep
 
 
-def _judge_stored(item: Item) -> tuple[int, Verdict]:
-    sid, rel, name, received_at, year = item
+def _judge_stored(item: Item) -> Judged:
+    sid, rel, name, received_at, year, extract, record = item
     ctx = _CTXS[year]
+    at = Context(**{**ctx.__dict__, "received_at": received_at})
+    if extract is not None:  # what reading found is still valid: only rules and judgement
+        result = result_from_extract(extract, record, load_form(ctx.form_id))
+        return sid, judge(result, at), None
     try:
         data = store.get(Path(ctx.store_dir), rel)
     except (OSError, ValueError) as exc:
-        return sid, _unreadable(make("FILE_UNREADABLE", file=name, detail=str(exc)))
+        return sid, _unreadable(make("FILE_UNREADABLE", file=name, detail=str(exc))), None
     result = check_bytes(data, name, expected_form=ctx.form_id)
-    return sid, judge(result, Context(**{**ctx.__dict__, "received_at": received_at}))
+    return sid, judge(result, at), make_extract(result)
 
 
-def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1,
+def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1, reread: bool = False,
                progress: Callable[[int], None] | None = None) -> RevalidateReport:
+    """Judge every stored submission again with the current rules, roster and config;
+    `reread` reads every file again even where its kept extract is still valid."""
     at = now_iso()
     units = {u.code: u.name for u in ledger.units()}
     rows = {r.id: r for r in ledger.rows() if r.kind == "workbook"}
@@ -65,25 +76,39 @@ def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1,
             for y in sorted(set(years.values()))}
     run_id = ledger.start_run("revalidate", at)
     report = RevalidateReport(run_id)
-    items = [(r.id, r.stored, r.file_name, r.received_at, years[r.id]) for r in rows.values()]
+    # Reading gives the same for the same bytes while nianbao and the layout are the same:
+    # then the rules and the judgement start from the kept extract, not the file.
+    kept = ledger.extracts(extract_key(load_form(ws.config.form))) if not reread else {}
+    items = [(r.id, r.stored, r.file_name, r.received_at, years[r.id], kept.get(r.id),
+              r.verdict.record) for r in rows.values()]
     pending: list[tuple[int, Verdict]] = []
+    fresh: list[tuple[int, tuple[str, bytes]]] = []
 
-    def failed(item: Item, why: Failure) -> tuple[int, Verdict]:
-        return item[0], _unreadable(failure_finding(item[2], why))
+    def failed(item: Item, why: Failure) -> Judged:
+        return item[0], _unreadable(failure_finding(item[2], why)), None
 
-    for sid, verdict in sandboxed_map(_judge_stored, items, jobs=jobs, on_failure=failed,
-                                      initializer=_init, initargs=(ctxs,)):
+    def flush() -> None:
+        ledger.add_validations(pending, run_id, at)
+        ledger.put_extracts(fresh)
+        pending.clear()
+        fresh.clear()
+
+    for sid, verdict, extract in sandboxed_map(_judge_stored, items, jobs=jobs,
+                                               on_failure=failed, initializer=_init,
+                                               initargs=(ctxs,)):
         report.checked += 1
+        report.reread += extract is not None or kept.get(sid) is None
         old = rows[sid].verdict
         if not verdict.same_as(old):
             pending.append((sid, verdict))
             report.changes.append(_change(rows[sid].file_name, sid, old, verdict))
-        if len(pending) >= 256:
-            ledger.add_validations(pending, run_id, at)
-            pending.clear()
+        if extract is not None:
+            fresh.append((sid, extract))
+        if len(pending) + len(fresh) >= 256:
+            flush()
         if progress:
             progress(1)
-    ledger.add_validations(pending, run_id, at)
+    flush()
     ledger.finish_run(run_id, now_iso(), {"checked": report.checked,
                                           "changed": len(report.changes)})
     return report

@@ -214,10 +214,10 @@ def to_json(value: Any) -> Any:
 
 def from_json(value: Any, kind: str) -> Any:
     """Inverse of to_json for one field kind."""
-    if value == NA_JSON:
-        return NA
     if value is None:
         return None
+    if value == NA_JSON and kind in (COUNT, AMOUNT):
+        return NA
     if kind == AMOUNT:
         return _decimal(Decimal(str(value)))
     if kind in (COUNT, YEAR):

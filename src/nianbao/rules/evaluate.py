@@ -89,8 +89,11 @@ def field_values(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
     it is kept as is, and totals that depend on it use it, as a spreadsheet would.
     """
     out = dict(values)
+    computed = plan(form).computed
+    if all(fid in values for fid, _, _ in computed):
+        return out  # already complete (a record read back, or totals as printed)
     nums = numbers(values)
-    for fid, terms, constant in plan(form).computed:
+    for fid, terms, constant in computed:
         if fid not in values:
             out[fid] = nums[fid] = _sum(terms, constant, nums)
     return out
