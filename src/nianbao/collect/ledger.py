@@ -377,5 +377,8 @@ class _Transaction:
 
 
 def _dump(data: Any) -> str:
-    return storable(json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"),
-                               sort_keys=True))
+    try:  # the usual case: records and findings are JSON values already
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        text = json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"))
+    return storable(text)
