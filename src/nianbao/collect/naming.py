@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -33,12 +34,13 @@ def safe_name(text: str, max_len: int = 80) -> str:
 
 
 def inside(folder: Path, *parts: str) -> Path:
-    """folder/part/... with every part made safe; guaranteed to stay under `folder`."""
-    path = folder.joinpath(*(safe_name(p) for p in parts))
-    resolved_root = folder.resolve()
-    if resolved_root not in path.resolve().parents and path.resolve() != resolved_root:
-        raise ValueError(f"路径越出了输出文件夹：{path}")
-    return path
+    """folder/part/... with every part made safe; guaranteed to stay under `folder`: a safe
+    name has no separator and is never "." or "..", so the join cannot leave the folder."""
+    names = [safe_name(p) for p in parts]
+    if any(n in ("", ".", "..") or os.sep in n or (os.altsep and os.altsep in n)
+           for n in names):
+        raise ValueError(f"路径越出了输出文件夹：{parts}")
+    return folder.joinpath(*names)
 
 
 def unique(path: Path, taken: set[Path]) -> Path:
