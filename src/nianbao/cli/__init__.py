@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import errno
+import sys
+
 from nianbao.cli import (  # noqa: F401  (importing registers the commands)
     collect_commands,
     form_commands,
     publish_commands,
 )
-from nianbao.cli.app import app
+from nianbao.cli.app import app, err_console
+
+REASONS = {
+    errno.EACCES: "没有权限", errno.EPERM: "没有权限", errno.ENOSPC: "磁盘空间不足",
+    errno.ENOENT: "路径不存在", errno.EEXIST: "路径中有一个同名的文件，不是文件夹",
+    errno.ENOTDIR: "路径中有一个同名的文件，不是文件夹", errno.EROFS: "磁盘是只读的",
+    errno.ENAMETOOLONG: "文件名太长",
+}
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except OSError as exc:  # a folder that cannot be written, a disk that is full ...
+        where = f" {exc.filename}" if exc.filename else ""
+        why = REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+        err_console.print(f"[red]错误：[/red]无法读写{where}：{why}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("已中断。已入账的文件保留在台账中，再次运行同一命令即可继续。")
+        sys.exit(130)
