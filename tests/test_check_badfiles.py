@@ -196,7 +196,8 @@ def test_cli_json_gives_every_record(batch, good, form):
     csv = records[1]
     assert csv["form"] == {"id": None, "version": None}
     assert (csv["identity"], csv["values"]) == ({}, {})
-    assert records[5]["findings"][0]["values"]["detail"] == "文件夹中没有文件"  # the CLI walks folders
+    # the CLI walks folders: an empty one is reported as such
+    assert records[5]["findings"][0]["values"]["detail"] == "文件夹中没有文件"
 
 
 def test_cli_exit_0_for_valid_files_only(tmp_path, good, corpus):

@@ -263,7 +263,8 @@ def test_revalidate_json(ws_dir: Path, tmp_path: Path) -> None:
     assert collect_json(ws_dir, *paths)[0] == 0
     result = run("revalidate", "-w", ws_dir, "--json", "-j", "1")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"run": 2, "checked": 2, "reread": 0, "changed": 0, "changes": []}
+    assert json.loads(result.stdout) == {"run": 2, "checked": 2, "reread": 0, "changed": 0,
+                                         "changes": []}
 
     config = ws_dir / CONFIG_NAME
     text = config.read_text(encoding="utf-8")
@@ -272,7 +273,8 @@ def test_revalidate_json(ws_dir: Path, tmp_path: Path) -> None:
                                    "block_unexplained_warnings = true"), encoding="utf-8")
     result = run("revalidate", "-w", ws_dir, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"run": 3, "checked": 2, "reread": 0, "changed": 1, "changes": [
+    assert json.loads(result.stdout) == {"run": 3, "checked": 2, "reread": 0, "changed": 1,
+                                         "changes": [
         {"submission": 2, "file": "b.xlsx", "unit": "330599-003", "status_before": "valid",
          "status_after": "invalid", "added": [], "removed": [], "values_changed": False}]}
     result = run("revalidate", "-w", ws_dir)
