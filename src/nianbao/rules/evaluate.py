@@ -8,11 +8,12 @@ only, so a blank or a text cell counts as 0.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache
+from itertools import repeat
 from typing import Any
 
 from nianbao.rules.expr import Number, Ref, Side
@@ -27,7 +28,24 @@ def numeric(value: Any) -> Number:
     return value
 
 
-Terms = tuple[tuple[int, str, bool], ...]  # (sign, field id, previous year?)
+class Terms(tuple):  # type: ignore[type-arg]
+    """Signed field references (sign, field id, previous year?), also kept split by sign
+    and year so that a sum runs as four C-level loops instead of one Python loop."""
+
+    plus: tuple[str, ...]
+    minus: tuple[str, ...]
+    prev_plus: tuple[str, ...]
+    prev_minus: tuple[str, ...]
+
+    def __new__(cls, items: Iterable[tuple[int, str, bool]]) -> Terms:
+        self = super().__new__(cls, tuple(items))
+        self.plus = tuple(f for s, f, p in self if s > 0 and not p)
+        self.minus = tuple(f for s, f, p in self if s < 0 and not p)
+        self.prev_plus = tuple(f for s, f, p in self if s > 0 and p)
+        self.prev_minus = tuple(f for s, f, p in self if s < 0 and p)
+        return self
+
+
 Sides = tuple[Terms, Number, Terms, Number]  # lhs terms, lhs constant, rhs terms, rhs constant
 
 
@@ -41,7 +59,7 @@ class Plan:
 
 
 def _terms(side: Side) -> tuple[Terms, Number]:
-    terms = tuple((s, t.field, t.prev) for s, t in side.terms if isinstance(t, Ref))
+    terms = Terms((s, t.field, t.prev) for s, t in side.terms if isinstance(t, Ref))
     constant = sum((s * t for s, t in side.terms if isinstance(t, Decimal)), Decimal(0))
     return terms, _tidy_total(constant)
 
@@ -74,9 +92,13 @@ def numbers(values: Mapping[str, Any]) -> dict[str, Number]:
 
 def _sum(terms: Terms, constant: Number, nums: Mapping[str, Number],
          prev: Mapping[str, Number] | None = None) -> Number:
+    get, zeros = nums.get, repeat(0)
     try:
-        return _tidy_total(constant + sum(
-            sign * ((prev or {}) if p else nums).get(fid, 0) for sign, fid, p in terms))
+        total = constant + sum(map(get, terms.plus, zeros)) - sum(map(get, terms.minus, zeros))
+        if prev is not None and (terms.prev_plus or terms.prev_minus):
+            total += sum(map(prev.get, terms.prev_plus, zeros)) - sum(
+                map(prev.get, terms.prev_minus, zeros))
+        return _tidy_total(total)
     except TypeError:  # floats read from a file beside exact Decimals: add as floats
         return float(constant) + sum(
             sign * float(((prev or {}) if p else nums).get(fid, 0)) for sign, fid, p in terms)
