@@ -57,18 +57,10 @@ MANIFEST = SAMPLES / "returns-manifest.json"
 # as issued by it. A real workspace's key is random and never leaves its folder.
 DEMO_KEY = hashlib.sha256(b"nianbao demo workspace: not a secret").digest()
 
-APPLICANTS = ("natural_person", "business", "research", "nonprofit", "legal_service",
-              "other_org")
-OUTCOMES = (
-    "granted", "partial",
-    "denied.state_secret", "denied.prohibited_by_law", "denied.security_stability",
-    "denied.third_party", "denied.internal_affairs", "denied.process_info",
-    "denied.enforcement_files", "denied.inquiry",
-    "unable.not_held", "unable.needs_creation", "unable.unclear",
-    "not_processed.petition", "not_processed.duplicate", "not_processed.publication",
-    "not_processed.excessive", "not_processed.confirmation",
-    "other.overdue_correction", "other.overdue_fee", "other.other",
-)
+# the form's own groups of table 三 (templates/ogi-annual-2021.toml), not a second list
+_T3 = load_form().table("t3")
+APPLICANTS = _T3.groups["applicants"]
+OUTCOMES = _T3.groups["outcomes"]
 T4_BLOCKS = ("review", "suit_direct", "suit_after_review")
 T4_PARTS = ("upheld", "corrected", "other", "pending")
 T2_FIELDS = (

@@ -32,8 +32,10 @@ from nianbao.merge.totals import merge
 from nianbao.spec.model import AMOUNT
 from nianbao.testing.libreoffice import LibreOffice
 from tests.collect_helpers import (
+    APPLICANTS,
     LAYOUT,
     NAMES,
+    OUTCOMES,
     RECEIVED,
     complete_values,
     issue,
@@ -43,18 +45,7 @@ from tests.collect_helpers import (
 
 FORM = LAYOUT.form
 NUMERIC = [fid for fid, f in FORM.fields.items() if f.numeric]
-APPLICANTS = ("natural_person", "business", "research", "nonprofit", "legal_service",
-              "other_org")
-OUTCOMES = (
-    "granted", "partial",
-    "denied.state_secret", "denied.prohibited_by_law", "denied.security_stability",
-    "denied.third_party", "denied.internal_affairs", "denied.process_info",
-    "denied.enforcement_files", "denied.inquiry",
-    "unable.not_held", "unable.needs_creation", "unable.unclear",
-    "not_processed.petition", "not_processed.duplicate", "not_processed.publication",
-    "not_processed.excessive", "not_processed.confirmation",
-    "other.overdue_correction", "other.overdue_fee", "other.other",
-)
+
 T3_ROWS = ("new", "carried_over", *OUTCOMES, "outcome_total", "carry_forward")
 T4_BLOCKS = ("review", "suit_direct", "suit_after_review")
 T4_PARTS = ("upheld", "corrected", "other", "pending")
