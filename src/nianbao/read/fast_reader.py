@@ -594,26 +594,7 @@ class _Workbook:
                         attributes(t_attrs, prefixes)
                     if inline is None:
                         inline = _text_value(t_body)
-            value = None
-            if t == "inlineStr":
-                if inline is not None:
-                    value = inline
-            elif v is not None:
-                value = v or None
-                if value is not None:
-                    if t == "n":
-                        if "." in value or "E" in value or "e" in value:
-                            value = float(value)
-                        else:
-                            value = int(value)
-                        if flag:
-                            value = _date(value, epoch, flag)
-                    elif t == "s":
-                        value = strings[int(value)]
-                    elif t == "b":
-                        value = bool(int(value))
-                    elif t == "d":
-                        value = from_ISO8601(value)
+            value = inline if t == "inlineStr" else _typed(t, v or None, strings, flag, epoch)
             if f_text is not None:
                 cells[key] = new_cell(value, _formula_text(f_kind, f_index, f_ref, f_text,
                                                            ref, shared))
@@ -713,26 +694,12 @@ class _Workbook:
                         elif ctag == is_tag and inline is None:
                             inline = child
                     # the value (what openpyxl's data_only load holds)
-                    value: Any = None
+                    value: Any
                     if t == "inlineStr":
-                        if inline is not None:
-                            value = _text(inline)
-                    elif v is not None:
-                        value = v.text or None
-                        if value is not None:
-                            if t == "n":
-                                if "." in value or "E" in value or "e" in value:
-                                    value = float(value)
-                                else:
-                                    value = int(value)
-                                if flag:
-                                    value = _date(value, epoch, flag)
-                            elif t == "s":
-                                value = strings[int(value)]
-                            elif t == "b":
-                                value = bool(int(value))
-                            elif t == "d":
-                                value = from_ISO8601(value)
+                        value = _text(inline) if inline is not None else None
+                    else:
+                        value = _typed(t, v.text or None if v is not None else None, strings,
+                                       flag, epoch)
                     if f is not None:
                         cells[key] = new_cell(value, _formula(f, ref, shared))
                     elif value is not None:
@@ -905,6 +872,22 @@ def _check_col(min_: str | None, style: str | None, n_styles: int) -> None:
     if style is not None:
         _style_index(style, n_styles)
 
+
+def _typed(t: str, text: str | None, strings: list[str], flag: int, epoch: Any) -> Any:
+    """A cell's value from its <v> text and type, as openpyxl's data_only load holds it
+    (both the byte scan and the iterparse path use this, so they cannot differ)."""
+    if text is None:
+        return None
+    if t == "n":
+        value: Any = float(text) if "." in text or "E" in text or "e" in text else int(text)
+        return _date(value, epoch, flag) if flag else value
+    if t == "s":
+        return strings[int(text)]
+    if t == "b":
+        return bool(int(text))
+    if t == "d":
+        return from_ISO8601(text)
+    return text
 
 def _date(value: int | float, epoch: Any, flag: int) -> Any:
     try:
