@@ -26,7 +26,6 @@ MANIFEST = json.loads((RETURNS.parent / "returns-manifest.json").read_text(encod
 FILES: dict[str, dict[str, Any]] = MANIFEST["files"]
 NAMES = sorted(FILES)
 
-CORE_BUGS: dict[str, str] = {}
 
 
 @functools.cache
@@ -74,9 +73,7 @@ def test_sample_status_and_findings(name: str) -> None:
                                    "year": MANIFEST["year"]}
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=CORE_BUGS[n]))
-    if n in CORE_BUGS else n for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_sample_codes_are_exactly_the_manifest(name: str) -> None:
     result = checked(name)
     assert sorted({f.code for f in result.findings}) == FILES[name]["codes"]
