@@ -438,7 +438,6 @@ class _Workbook:
         ordered = True
         in_row = False
         limit = MAX_CELLS - self.count
-        coords = _COORDS
         new_cell = RawCell
         attributes = _attributes
         pop = cells.pop
@@ -492,15 +491,7 @@ class _Workbook:
                 ref = r or None
                 style = s or None
                 t = t or "n"
-            if ref:
-                found = coords.get(ref)
-                if found is None:
-                    found = _coordinate(ref)
-                col = found[1]
-                key = found[2]
-            else:
-                col += 1
-                key = (row_counter - 1, col - 1)
+            col, key = _position(ref, col, row_counter)
             if key <= last_key:
                 ordered = False
             last_key = key
@@ -621,7 +612,6 @@ class _Workbook:
         limit = MAX_CELLS - self.count
         row_tag, v_tag, f_tag, is_tag = _ROW, _V, _F, _IS
         merge_tag, links_tag, col_tag, drop = _MERGE_CELLS, _HYPERLINKS, _COL, _DROP
-        coords = _COORDS
         new_cell = RawCell
 
         parser = XMLPullParser(events=("end",))
@@ -659,15 +649,7 @@ class _Workbook:
                 col = 0
                 for c in row:
                     ref = c.get("r")
-                    if ref:
-                        found = coords.get(ref)
-                        if found is None:
-                            found = _coordinate(ref)
-                        col = found[1]
-                        key = found[2]
-                    else:
-                        col += 1
-                        key = (row_counter - 1, col - 1)
+                    col, key = _position(ref, col, row_counter)
                     if key <= last_key:
                         ordered = False
                     last_key = key
@@ -872,6 +854,14 @@ def _check_col(min_: str | None, style: str | None, n_styles: int) -> None:
     if style is not None:
         _style_index(style, n_styles)
 
+
+def _position(ref: str | None, col: int, row: int) -> tuple[int, tuple[int, int]]:
+    """A cell's (1-based column, zero-based key): from its `r`, or next to the previous
+    cell of its row when it has none (both parsing paths place cells this way)."""
+    if ref:
+        found = _coordinate(ref)  # (cached per address)
+        return found[1], found[2]
+    return col + 1, (row - 1, col)
 
 def _typed(t: str, text: str | None, strings: list[str], flag: int, epoch: Any) -> Any:
     """A cell's value from its <v> text and type, as openpyxl's data_only load holds it
