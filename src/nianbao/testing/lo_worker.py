@@ -411,6 +411,17 @@ def _view(cell) -> dict:
     }
 
 
+def office_usable(office: Office) -> bool:
+    """The office process runs and its bridge still answers."""
+    if not office.alive():
+        return False
+    try:
+        office.desktop.getComponents()
+        return True
+    except Exception:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--soffice-bin", required=True)
@@ -492,18 +503,14 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     raise RequestError(f"unknown op {op!r}")
                 send({"id": rid, "ok": True, "result": result})
-            except RequestError as e:
-                send({"id": rid, "ok": False, "error": str(e), "fatal": False})
             except Exception as e:
-                log(traceback.format_exc())
-                fatal = not office.alive()
-                if not fatal:
-                    # the bridge may be dead even though the process lingers
-                    try:
-                        office.desktop.getComponents()
-                    except Exception:
-                        fatal = True
-                send({"id": rid, "ok": False, "error": _uno_msg(e), "fatal": fatal})
+                if not isinstance(e, RequestError):
+                    log(traceback.format_exc())
+                # a request error may hide a dying office (a document that "cannot open"
+                # because the bridge was disposed under it): then it is fatal, and retried
+                fatal = not office_usable(office)
+                error = str(e) if isinstance(e, RequestError) else _uno_msg(e)
+                send({"id": rid, "ok": False, "error": error, "fatal": fatal})
                 if fatal:
                     log("office is gone: exiting")
                     office.stop()
