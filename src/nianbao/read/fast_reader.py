@@ -442,9 +442,12 @@ class _Workbook:
         attributes = _attributes
         pop = cells.pop
         int_cells, str_cells, runs = _INT_CELLS, _STR_CELLS, _RUNS
-        if len(int_cells) > _CACHE_MAX or len(str_cells) > _CACHE_MAX:
+        formula_cells, coords = _FORMULA_CELLS, _COORDS
+        if len(int_cells) > _CACHE_MAX or len(str_cells) > _CACHE_MAX \
+                or len(formula_cells) > _CACHE_MAX:
             int_cells.clear()
             str_cells.clear()
+            formula_cells.clear()
         for r, s, t, attrs, run, v_text, children, tag, wrong in _TOKEN.findall(content):
             if tag or wrong:
                 if wrong:
@@ -491,7 +494,11 @@ class _Workbook:
                 ref = r or None
                 style = s or None
                 t = t or "n"
-            col, key = _position(ref, col, row_counter)
+            if ref:  # _position, inlined: this runs for every cell of every return
+                found_at = coords.get(ref) or _coordinate(ref)
+                col, key = found_at[1], found_at[2]
+            else:
+                col, key = col + 1, (row_counter - 1, col)
             if key <= last_key:
                 ordered = False
             last_key = key
@@ -561,6 +568,14 @@ class _Workbook:
                         for key in keys:
                             pop(key, None)
                 continue
+            # a plain formula with its result: the same text gives the same cell in every
+            # return (labels' totals, checks at 0), whatever the file's strings and dates
+            formula_key = (t, children, prefixes) if not flag and t != "s" else None
+            if formula_key is not None:
+                found_cell = formula_cells.get(formula_key)
+                if found_cell is not None:
+                    cells[key] = found_cell
+                    continue
             v = f_kind = f_index = f_text = inline = None
             has_v = f_ref = False
             for (is_v, v_attrs, text, is_f, f_attrs, f_body, _is, is_attrs, t_attrs,
@@ -587,8 +602,12 @@ class _Workbook:
                         inline = _text_value(t_body)
             value = inline if t == "inlineStr" else _typed(t, v or None, strings, flag, epoch)
             if f_text is not None:
-                cells[key] = new_cell(value, _formula_text(f_kind, f_index, f_ref, f_text,
-                                                           ref, shared))
+                cell = new_cell(value, _formula_text(f_kind, f_index, f_ref, f_text, ref,
+                                                     shared))
+                cells[key] = cell
+                if (f_kind is None and inline is None and formula_key is not None
+                        and len(children) <= _REMEMBERED_CHARS):
+                    formula_cells[formula_key] = cell
             elif value is not None:
                 cells[key] = new_cell(value)
             else:
@@ -1154,6 +1173,7 @@ _SHARED_CELL_CHARS = 64  # longer values get cells of their own
 _REMEMBERED_CHARS = 4096  # longer runs of empty cells, attribute lists, rich strings: not kept
 _INT_CELLS: dict[int, RawCell] = {}  # the cells of plain numbers and shared strings: shared
 _STR_CELLS: dict[str, RawCell] = {}  # (exact types: only ints go in one, only strs in the other)
+_FORMULA_CELLS: dict[tuple[str, str, frozenset[str]], RawCell] = {}  # (t, children, prefixes)
 _RICH: dict[tuple[bytes, str], str] = {}  # (root start tag, <si>) -> its text: rich labels
 _RUNS: dict[str, tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]] = {}
 

@@ -85,20 +85,31 @@ def plan(form: Form) -> Plan:
     return Plan(computed, sides)  # type: ignore[arg-type]
 
 
+_NUMBER_TYPES = frozenset({int, float, Decimal})
+_WHOLE_TYPES = frozenset({int, type(None)})
+
+
 def numbers(values: Mapping[str, Any]) -> dict[str, Number]:
-    """What SUM() sees of every value."""
-    return {fid: numeric(v) for fid, v in values.items()}
+    """What SUM() sees of every value (exact types decided inline: this runs per file)."""
+    kinds = _NUMBER_TYPES
+    return {fid: v if type(v) in kinds else (0 if v is None else numeric(v))
+            for fid, v in values.items()}
+
+
+_ZEROS = repeat(0)  # the default of every missing term (never exhausted)
 
 
 def _sum(terms: Terms, constant: Number, nums: Mapping[str, Number],
          prev: Mapping[str, Number] | None = None) -> Number:
-    get, zeros = nums.get, repeat(0)
+    get = nums.get
     try:
-        total = constant + sum(map(get, terms.plus, zeros)) - sum(map(get, terms.minus, zeros))
+        total = constant + sum(map(get, terms.plus, _ZEROS))
+        if terms.minus:
+            total -= sum(map(get, terms.minus, _ZEROS))
         if prev is not None and (terms.prev_plus or terms.prev_minus):
-            total += sum(map(prev.get, terms.prev_plus, zeros)) - sum(
-                map(prev.get, terms.prev_minus, zeros))
-        return _tidy_total(total)
+            total += sum(map(prev.get, terms.prev_plus, _ZEROS)) - sum(
+                map(prev.get, terms.prev_minus, _ZEROS))
+        return total if type(total) is int else _tidy_total(total)
     except TypeError:  # floats read from a file beside exact Decimals: add as floats
         return float(constant) + sum(
             sign * float(((prev or {}) if p else nums).get(fid, 0)) for sign, fid, p in terms)
@@ -138,6 +149,8 @@ def instance_sides(p: Plan, instance: str, nums: Mapping[str, Number],
 def invalid_count(cells: list[InputCell], values: Mapping[str, Any]) -> int:
     """Python twin of layout.values_excel for one rectangle of inputs."""
     raw = [values.get(c.field) for c in cells]
+    if set(map(type, raw)) <= _WHOLE_TYPES and min(filter(None, raw), default=0) >= 0:
+        return 0  # the usual rectangle: blanks and whole counts, decided at C speed
     na = any(c.not_applicable for c in cells)
     text = len([v for v in raw if v is not None and v != "" and _is_text(v)
                 and not (na and v in NA_MARKERS)])
@@ -166,35 +179,79 @@ def _is_text(value: Any) -> bool:
     return not _is_number(value) and not isinstance(value, datetime | date | time)
 
 
+@dataclass(frozen=True)
+class _TableCells:
+    """Where one table's derived cells are, and what they count (see sheet_values)."""
+
+    id: str
+    rects: tuple[tuple[InputCell, ...], ...]
+    fields: tuple[str, ...]                  # every input of the rectangles, for blanks
+    checks: tuple[tuple[str, int, int], ...]  # its check cells
+    values_key: tuple[str, int, int]
+    counts: tuple[tuple[str, tuple[str, int, int]], ...]
+    status_key: tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class _SheetPlan:
+    computed: tuple[tuple[tuple[str, int, int], str], ...]   # cell -> computed field
+    checks: tuple[tuple[tuple[str, int, int], str], ...]     # cell -> rule instance
+    tables: tuple[_TableCells, ...]
+    status_key: tuple[str, int, int]
+
+
+_SHEET_PLANS: dict[int, tuple[Layout, _SheetPlan]] = {}
+
+
+def _sheet_plan(layout: Layout) -> _SheetPlan:
+    """The formula cells of a layout grouped once for sheet_values (layouts are cached
+    and never change once built; the layout is kept so that its id stays its own)."""
+    found = _SHEET_PLANS.get(id(layout))
+    if found is not None and found[0] is layout:
+        return found[1]
+    tables = []
+    for table in layout.form.tables:
+        rects = tuple(tuple(cells) for _, cells in layout.input_rects(table.id))
+        tables.append(_TableCells(
+            table.id, rects, tuple(c.field for cells in rects for c in cells),
+            tuple(c.area.key for c in layout.checks.values() if c.table == table.id),
+            layout.values[table.id].area.key,
+            tuple((role, cell.area.key) for role, cell in layout.counts[table.id].items()),
+            layout.table_status[table.id].area.key))
+    made = _SheetPlan(
+        tuple((c.area.key, c.field) for c in layout.formulas  # type: ignore[misc]
+              if c.role == "computed"),
+        tuple((c.area.key, c.instance) for c in layout.formulas  # type: ignore[misc]
+              if c.role == "check"),
+        tuple(tables), layout.status.area.key)
+    _SHEET_PLANS[id(layout)] = (layout, made)
+    return made
+
+
 def sheet_values(layout: Layout, values: Mapping[str, Any]) -> dict[tuple[str, int, int], Any]:
     """The value of every formula cell, keyed by (sheet, row, col) of its top-left cell."""
     form = layout.form
+    sp = _sheet_plan(layout)
     full = field_values(form, values)
     nums, p = numbers(full), plan(form)
-    out: dict[tuple[str, int, int], Any] = {}
-    counts: dict[str, dict[str, int]] = {}
-    for cell in layout.formulas:
-        if cell.role == "computed":
-            out[cell.area.key] = full[cell.field]  # type: ignore[index]
-        elif cell.role == "check":
-            lhs, rhs = instance_sides(p, cell.instance, nums)  # type: ignore[arg-type]
-            out[cell.area.key] = _tidy(difference(lhs, rhs))
-    for table in form.tables:
-        rects = layout.input_rects(table.id)
-        invalid = sum(invalid_count(cells, full) for _, cells in rects)
-        blank = sum(1 for _, cells in rects for c in cells if full.get(c.field) in (None, ""))
-        unbalanced = sum(1 for c in layout.checks.values()
-                         if c.table == table.id and out[c.area.key] != 0)
-        counts[table.id] = {"unbalanced": unbalanced, "invalid": invalid, "blank": blank}
-        out[layout.values[table.id].area.key] = invalid
-        for role, cell in layout.counts[table.id].items():
-            out[cell.area.key] = counts[table.id][role]
-        c = counts[table.id]
-        out[layout.table_status[table.id].area.key] = status_text(
-            c["unbalanced"], c["invalid"], c["blank"], scope="本表")
-    totals = {k: sum(c[k] for c in counts.values()) for k in ("unbalanced", "invalid", "blank")}
-    out[layout.status.area.key] = status_text(totals["unbalanced"], totals["invalid"],
-                                              totals["blank"])
+    out: dict[tuple[str, int, int], Any] = {key: full[fid] for key, fid in sp.computed}
+    for key, instance in sp.checks:
+        lhs, rhs = instance_sides(p, instance, nums)
+        out[key] = _tidy(difference(lhs, rhs))
+    totals = {"unbalanced": 0, "invalid": 0, "blank": 0}
+    for t in sp.tables:
+        invalid = sum(invalid_count(list(cells), full) for cells in t.rects)
+        shown = list(map(full.get, t.fields))
+        c = {"unbalanced": sum(1 for key in t.checks if out[key] != 0), "invalid": invalid,
+             "blank": shown.count(None) + shown.count("")}
+        out[t.values_key] = invalid
+        for role, key in t.counts:
+            out[key] = c[role]
+        out[t.status_key] = status_text(c["unbalanced"], c["invalid"], c["blank"],
+                                        scope="本表")
+        for k in totals:
+            totals[k] += c[k]
+    out[sp.status_key] = status_text(totals["unbalanced"], totals["invalid"], totals["blank"])
     return out
 
 
