@@ -161,6 +161,68 @@ def check_rate(files: list[Path], reader: Any) -> float:
 
 # -- the benchmarks --------------------------------------------------------------------------
 
+STAGES = (  # (module, attribute, label): what collect does to one file, in order
+    ("nianbao.check", "precheck_bytes", "预检（解压、坏文件分类）"),
+    ("nianbao.read.fast_reader", "_Workbook.read", "读取单元格"),
+    ("nianbao.check", "read_submission", "识别模板、核对结构、读出数值"),
+    ("nianbao.check", "check_rules", "规则校验"),
+    ("nianbao.collect.intake", "judge", "判定（签名、名单、年度）"),
+    ("nianbao.collect.intake", "make_extract", "保存读取结果（供 revalidate）"),
+    ("nianbao.collect.store", "put", "原文件存档"),
+    ("nianbao.collect.feedback", "atomic_write_text", "写回执"),
+    ("nianbao.collect.feedback", "feedback_workbook", "生成反馈表（只有错误文件）"),
+)
+
+
+def stage_times(ws: Path, paths: list[Path]) -> dict[str, Any]:
+    """Where one worker's time goes: `intake_path` run in this process over `paths`, each
+    stage timed by a wrapper put around the function that does it (then taken off)."""
+    import importlib
+
+    from nianbao.collect import intake
+    from nianbao.collect.ledger import Ledger
+    from nianbao.collect.roster import load_roster
+    from nianbao.collect.workspace import open_workspace
+
+    workspace = open_workspace(ws)
+    ledger = Ledger(workspace.ledger_path)
+    ledger.sync_units(load_roster(workspace.roster_path))
+    ctx = intake.Context.of(workspace, {u.code: u.name for u in ledger.units()},
+                            received_at=RECEIVED, ledger=ledger)
+    spent = dict.fromkeys((label for _, _, label in STAGES), 0.0)
+    restore = []
+    for module_name, attribute, label in STAGES:
+        owner: Any = importlib.import_module(module_name)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        original = getattr(owner, name)
+
+        def timed(*args: Any, _original: Any = original, _label: str = label,
+                  **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_label] += time.perf_counter() - started
+
+        setattr(owner, name, timed)
+        restore.append((owner, name, original))
+    try:
+        started = time.perf_counter()
+        for path in paths:
+            intake.intake_path(str(path), ctx)
+        total = time.perf_counter() - started
+    finally:
+        for owner, name, original in reversed(restore):
+            setattr(owner, name, original)
+    ms = {label: seconds * 1000 / len(paths) for label, seconds in spent.items()}
+    ms["其余（读文件、哈希、结果对象等）"] = total * 1000 / len(paths) - sum(ms.values())
+    return {"stage_ms": ms, "stage_total_ms": total * 1000 / len(paths),
+            "stage_files": len(paths)}
+
+
+
 def bench_collect(tmp: Path, files: int, jobs: int) -> dict[str, Any]:
     from nianbao.read.fast_reader import read_auto
     from nianbao.read.openpyxl_reader import read_openpyxl
@@ -176,6 +238,11 @@ def bench_collect(tmp: Path, files: int, jobs: int) -> dict[str, Any]:
     out["floor_rate"] = floor_rate(paths[:small])
     out["check_fast_rate"] = check_rate(paths[:small], read_auto)
     out["check_openpyxl_rate"] = check_rate(paths[: max(small // 10, 10)], read_openpyxl)
+    log(f"where the time goes, {small} files, in this process ...")
+    stages_ws = tmp / "ws-stages"
+    shutil.copytree(ws, stages_ws, ignore=shutil.ignore_patterns("ledger.sqlite*", "store",
+                                                                  "feedback"))
+    out.update(stage_times(stages_ws, paths[:small]))
     log(f"collect, {small} files, 1 job ...")
     one = tmp / "ws-one"
     shutil.copytree(ws, one, ignore=shutil.ignore_patterns("ledger.sqlite*", "store",
@@ -279,6 +346,11 @@ def report(r: dict[str, Any], jobs: int) -> None:
         f"{r['files'] / r['check_fast_rate'] / r['revalidate_s']:.2f}× | < 10 秒："
         f"{mark(r['revalidate_s'] < TARGETS['revalidate_s'])} |",
     ]
+    lines += ["", f"collect 每份文件的时间去向（单进程依次处理 {r['stage_files']} 份，"
+              f"共 {r['stage_total_ms']:.2f} ms/份）：", "",
+              "| 步骤 | ms/份 | 占比 |", "|---|---|---|"]
+    lines += [f"| {label} | {ms:.2f} | {ms / r['stage_total_ms']:.0%} |"
+              for label, ms in r["stage_ms"].items()]
     print("\n".join(lines))
 
 
