@@ -328,6 +328,55 @@ def test_docx_not_made_by_nianbao(form: Form) -> None:
     assert result.values["text.other"] == "本年度未收取信息处理费。"
 
 
+def _in_content_controls(data: bytes) -> bytes:
+    """The same document with every table, row, cell and run and every other paragraph
+    inside a content control (w:sdt), and one paragraph inside a custom XML element, as
+    report templates made in Word have them."""
+    from docx import Document
+    from docx.oxml.ns import qn
+    from lxml import etree
+
+    doc = Document(io.BytesIO(data))
+    body = doc.element.body
+
+    def wrap(el: Any, tag: str = "w:sdt") -> None:
+        parent, at = el.getparent(), el.getparent().index(el)
+        outer = etree.Element(qn(tag))
+        etree.SubElement(outer, qn("w:sdtPr" if tag == "w:sdt" else "w:customXmlPr"))
+        holder = etree.SubElement(outer, qn("w:sdtContent")) if tag == "w:sdt" else outer
+        parent.remove(el)
+        parent.insert(at, outer)
+        holder.append(el)
+
+    for run in list(body.iter(qn("w:r"))):
+        wrap(run)
+    for cell in list(body.iter(qn("w:tc"))):
+        wrap(cell)
+    for row in list(body.iter(qn("w:tr"))):
+        wrap(row)
+    for table in list(body.iter(qn("w:tbl"))):
+        wrap(table)
+    paragraphs = [p for p in body if p.tag == qn("w:p")]
+    for paragraph in paragraphs[::2]:
+        wrap(paragraph)
+    wrap(paragraphs[1], "w:customXml")
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def test_docx_with_content_controls(form: Form) -> None:
+    plain = _text_to_docx(fixture("district-2022-variants.txt").decode("utf-8"))
+    wrapped = _in_content_controls(plain)
+    with zipfile.ZipFile(io.BytesIO(wrapped)) as z:
+        assert z.read("word/document.xml").count(b"<w:sdtContent>") > 100
+    result = import_report(wrapped, "controls.docx", form)
+    assert result.identity["unit.name"] == "示例区文化和旅游局"
+    assert_figures(result, example_values(form))
+    assert result.findings == []
+    assert result.values == import_report(plain, "plain.docx", form).values
+
+
 def test_catalogue_codes_exist() -> None:
     for code in STRUCTURE | VALUE_CODES | {"IMPORT_IDENTITY_MISSING", "IMPORT_OLD_FORMAT"}:
         assert code in CATALOGUE

@@ -1,7 +1,8 @@
 """Import a published annual report (.docx, .html or plain text, not made by nianbao).
 
 The format is sniffed from the bytes: a zip holding word/document.xml is a .docx (tables
-read with python-docx, a merged cell counted once by its underlying `<w:tc>`), text holding
+read with python-docx, a merged cell counted once by its underlying `<w:tc>`, content
+controls unwrapped at every level), text holding
 `<html` or `<table` is HTML (stdlib html.parser; rowspan/colspan expanded into a grid),
 anything else is plain text laid out like a text extraction of a .docx (every cell on its
 own tab-indented line, rows separated by blank lines, a cell continued on untabbed lines).
@@ -144,6 +145,7 @@ def _read_docx(data: bytes) -> _Doc:
         document = Document(io.BytesIO(data))
     except Exception as exc:
         raise _Unreadable(f"Word 文档已损坏，无法打开（{type(exc).__name__}）", "docx") from None
+    _unwrap(document.element.body)
     items: list[str | _Table] = []
     for block in document.iter_inner_content():
         if isinstance(block, DocxTable):
@@ -151,6 +153,34 @@ def _read_docx(data: bytes) -> _Doc:
         else:
             items.extend(block.text.split("\n"))
     return _Doc(items)
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# elements that only wrap content: (element, the child holding the content or None for all
+# children but the properties). Word's own report templates put tables, rows, cells and
+# runs inside content controls (w:sdt); python-docx reads none of what they hold.
+_WRAPPERS = {f"{_W}sdt": f"{_W}sdtContent", f"{_W}customXml": None, f"{_W}smartTag": None}
+_WRAPPER_PROPERTIES = {f"{_W}sdtPr", f"{_W}sdtEndPr", f"{_W}customXmlPr", f"{_W}smartTagPr"}
+
+
+def _unwrap(body: Any) -> None:
+    """Replace every content control (and custom XML or smart tag wrapper), at any level
+    (paragraphs, tables, rows, cells, runs), by the content it holds."""
+    found = list(body.iter(*_WRAPPERS))
+    for el in reversed(found):  # innermost first: its content moves up before its parent's
+        parent = el.getparent()
+        if parent is None:
+            continue
+        holder = _WRAPPERS[el.tag]
+        if holder is None:
+            content = [c for c in el if c.tag not in _WRAPPER_PROPERTIES]
+        else:
+            inner = el.find(holder)
+            content = list(inner) if inner is not None else []
+        at = parent.index(el)
+        parent.remove(el)
+        for offset, child in enumerate(content):
+            parent.insert(at + offset, child)
 
 
 def _docx_rows(table: Any) -> list[list[str]]:
