@@ -1479,6 +1479,25 @@ def test_strings_not_scanned_fall_back_and_agree(small: bytes, how: str) -> None
     assert_agree(changed(small, *STRINGS_FALL_BACK[how], part=STRINGS), scanned=False)
 
 
+@pytest.mark.parametrize("how", sorted(STRINGS_SCANNED))
+def test_remembered_strings_agree(small: bytes, how: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strings read again are taken from what was remembered of them (checked the first
+    time) and still read as openpyxl reads them; so is a part where one of them is followed
+    by a string not seen before, and one where something else follows the last string."""
+    monkeypatch.setattr(fast_reader, "_KNOWN_STRINGS", {})
+    data = changed(small, *STRINGS_SCANNED[how], part=STRINGS)
+    first = assert_agree(data, scanned=True)
+    remembered = dict(fast_reader._KNOWN_STRINGS)
+    assert remembered
+    assert snapshot(assert_agree(data, scanned=True)) == snapshot(first)  # type: ignore[arg-type]
+    assert remembered == fast_reader._KNOWN_STRINGS
+    new_rich = b"<si><r><t>new</t></r><r><t> one</t></r></si></sst>"
+    assert_agree(changed(data, (b"</sst>", new_rich), part=STRINGS), scanned=True)
+    assert_agree(changed(data, (b"</sst>", b"<!-- after --></sst>"), part=STRINGS),
+                 scanned=False)
+
+
 def test_usual_writers_are_scanned(rendered: dict[str, bytes]) -> None:
     """Every part of what xlsxwriter writes (our templates) and of the LibreOffice-saved
     sample returns takes the scan, and so do the rewritings that keep the markup plain."""

@@ -1175,6 +1175,7 @@ _INT_CELLS: dict[int, RawCell] = {}  # the cells of plain numbers and shared str
 _STR_CELLS: dict[str, RawCell] = {}  # (exact types: only ints go in one, only strs in the other)
 _FORMULA_CELLS: dict[tuple[str, str, frozenset[str]], RawCell] = {}  # (t, children, prefixes)
 _RICH: dict[tuple[bytes, str], str] = {}  # (root start tag, <si>) -> its text: rich labels
+_KNOWN_STRINGS: dict[tuple[bytes, str], str] = {}  # (root start tag, <si> but its end) -> text
 _RUNS: dict[str, tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]] = {}
 
 
@@ -1389,6 +1390,9 @@ def _scan_strings(raw: bytes) -> list[str]:
         raise _NotPlain("not the usual end")
     body = raw[prolog.end():end].decode("utf-8").rstrip(" \t\r\n")
     root = prolog.group(5)
+    known = _known_strings(body, prefixes, root)
+    if known is not None:
+        return known
     strings: list[str] = []
     append = strings.append
     others: list[tuple[int, str]] = []  # (index, <si>) of the strings not plain
@@ -1413,6 +1417,41 @@ def _scan_strings(raw: bytes) -> list[str]:
                     _RICH.clear()
                 _RICH[(root, xml)] = text
             strings[index] = text.replace("x005F_", "") if "x005F_" in text else text
+    return strings
+
+
+def _known_strings(body: str, prefixes: frozenset[str], root: bytes) -> list[str] | None:
+    """The strings of `body` looked up one by one by their text: a return's strings are
+    mostly the template's labels, checked by the grammar once and then remembered (rich ones
+    once parsed, see _RICH). None when one is new and not plain: the token scan reads all."""
+    pieces = body.split("</si>")
+    if pieces[-1]:
+        return None  # something after the last string
+    strings = []
+    for piece in pieces[:-1]:
+        key = (root, piece)
+        text = _KNOWN_STRINGS.get(key)
+        if text is None:
+            token = _SST_TOKEN.fullmatch(piece + "</si>")
+            if token is None or token.group(4) is not None:
+                return None
+            attrs, text, other = token.group(1), token.group(2) or "", token.group(3)
+            if other is not None:
+                text = _RICH.get((root, other))
+                if text is None:
+                    return None
+            else:
+                if attrs:
+                    _attributes(attrs, prefixes)
+                if "&" in text or "\r" in text:
+                    text = _text_value(text)
+            if "x005F_" in text:
+                text = text.replace("x005F_", "")
+            if len(piece) <= _REMEMBERED_CHARS:
+                if len(_KNOWN_STRINGS) >= _CACHE_MAX:
+                    _KNOWN_STRINGS.clear()
+                _KNOWN_STRINGS[key] = text
+        strings.append(text)
     return strings
 
 
