@@ -10,6 +10,7 @@ verdict, for every submission.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from nianbao.collect.naming import inside
 from nianbao.findings import Severity, title
 from nianbao.fsutil import atomic_write, atomic_write_text
 from nianbao.read.normalise import NA
-from nianbao.render.workbook import render
+from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import NA_MARKERS, layout_for
 from nianbao.spec.model import Form
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from nianbao.collect.intake import Context
 
 ISSUES_SHEET = "问题清单"
+ISSUE_HEADERS = ("序号", "级别", "位置", "规则", "问题", "填写的值")
 STATUS_WORDS = {"valid": "通过", "invalid": "未通过（有错误，请按反馈表修改后重新报送）",
                 "rejected": "未受理"}
 
@@ -56,6 +58,20 @@ def write_outputs(result: CheckResult, verdict: Verdict, ctx: Context, folder: P
 
 
 def feedback_workbook(form: Form, result: CheckResult, verdict: Verdict, ctx: Context) -> bytes:
+    """The feedback workbook of one submission: patched into a prepared package when the
+    patcher can do it exactly (see feedback_package.py), otherwise rendered in full."""
+    from nianbao.collect.feedback_package import writer_for
+
+    opts, issues = feedback_options(form, result, verdict, ctx)
+    layout = layout_for(form)
+    data = writer_for(layout, ctx.key, ctx.office).workbook(opts, issues)
+    return data if data is not None else render(layout, opts)
+
+
+def feedback_options(form: Form, result: CheckResult, verdict: Verdict, ctx: Context
+                     ) -> tuple[RenderOptions, IssueList]:
+    """What a feedback workbook holds: the render options (values, marks, identity,
+    signature, the 问题清单 sheet) and the rows of 问题清单."""
     layout = layout_for(form)
     sub = result.submission
     assert sub is not None
@@ -76,13 +92,14 @@ def feedback_workbook(form: Form, result: CheckResult, verdict: Verdict, ctx: Co
     marks = {fid: "\n".join(texts)[:1500] for fid, texts in comments.items()}
     identity = {"unit.code": verdict.unit_code, "unit.name": ctx.units.get(
         verdict.unit_code or "", result.identity.get("unit.name")), "year": verdict.year}
+    issues = issue_list(form, verdict, result.file)
 
     def issues_sheet(wb: Any, fmt: Any) -> None:
-        _issues_sheet(wb, fmt, form, verdict, result.file)
+        _issues_sheet(wb, fmt, issues)
 
     opts = issue_options(layout, identity, ctx.key, ctx.office, values=values, marks=marks,
                          before=issues_sheet)
-    return render(layout, opts)
+    return opts, issues
 
 
 def _brief(f: dict[str, Any]) -> str:
@@ -92,7 +109,54 @@ def _brief(f: dict[str, Any]) -> str:
     return text[len(prefix):].lstrip("：") if text.startswith(prefix) else text
 
 
-def _issues_sheet(wb: Any, fmt: Any, form: Form, verdict: Verdict, file: str) -> None:
+@dataclass(frozen=True)
+class IssueRow:
+    """One row of 问题清单: a finding, its place (an internal link when it has a cell)."""
+
+    number: int
+    level: str
+    link: str | None      # "'sheet'!A1" for a finding with a cell, else None
+    place: str
+    rule: str
+    message: str
+    found: str
+    height: int           # row height in points
+
+
+@dataclass(frozen=True)
+class IssueList:
+    """The texts of 问题清单, computed once for the full render and the patcher alike."""
+
+    summary: str
+    rows: tuple[IssueRow, ...]
+
+
+def issue_list(form: Form, verdict: Verdict, file: str) -> IssueList:
+    """The summary line and one row per finding, errors first."""
+    status = STATUS_WORDS.get(verdict.status, verdict.status)
+    summary = (f"文件：{Path(file).name}；审核结果：{status}；错误 {verdict.errors} 处，"
+               f"提醒 {verdict.warnings} 处（已说明 {verdict.explained} 处）。"
+               "请在本工作簿的各表中修改标红的单元格（鼠标停在单元格上可看批注），"
+               "“校验结果”显示“校验通过”后保存为 .xlsx 重新报送。")
+    rules = {r.id: r for r in form.rules}
+    order = sorted(verdict.findings, key=lambda f: -Severity(f["severity"]).rank)
+    rows = []
+    for i, f in enumerate(order, start=1):
+        linked = bool(f.get("sheet") and f.get("cell"))
+        rule = rules.get(f.get("rule") or "")
+        rule_text = f"{rule.id} {rule.text}" if rule else title(f["code"])
+        found = f.get("values", {}).get("found")
+        lines = max(len(f["message"]) / 34, len(rule_text) / 14, 1)
+        rows.append(IssueRow(
+            number=i, level=Severity(f["severity"]).label,
+            link=f"'{f['sheet']}'!{f['cell']}" if linked else None,
+            place=f"{f['sheet']}!{f['cell']}" if linked else (f.get("sheet") or "整个文件"),
+            rule=rule_text, message=f["message"], found="" if found is None else str(found),
+            height=15 * min(int(lines) + 1, 12)))
+    return IssueList(summary, tuple(rows))
+
+
+def _issues_sheet(wb: Any, fmt: Any, issues: IssueList) -> None:
     ws = wb.add_worksheet(ISSUES_SHEET)
     ws.set_column(0, 0, 6)
     ws.set_column(1, 1, 8)
@@ -106,34 +170,22 @@ def _issues_sheet(wb: Any, fmt: Any, form: Form, verdict: Verdict, file: str) ->
     ws.repeat_rows(3)
     ws.merge_range(0, 0, 0, 5, "数据审核问题清单", fmt("title"))
     ws.set_row(0, 28)
-    status = STATUS_WORDS.get(verdict.status, verdict.status)
-    summary = (f"文件：{Path(file).name}；审核结果：{status}；错误 {verdict.errors} 处，"
-               f"提醒 {verdict.warnings} 处（已说明 {verdict.explained} 处）。"
-               "请在本工作簿的各表中修改标红的单元格（鼠标停在单元格上可看批注），"
-               "“校验结果”显示“校验通过”后保存为 .xlsx 重新报送。")
-    ws.merge_range(1, 0, 1, 5, summary, fmt("hint"))
+    ws.merge_range(1, 0, 1, 5, issues.summary, fmt("hint"))
     ws.set_row(1, 48)
-    for col, text in enumerate(("序号", "级别", "位置", "规则", "问题", "填写的值")):
+    for col, text in enumerate(ISSUE_HEADERS):
         ws.write_string(3, col, text, fmt("header"))
-    rules = {r.id: r for r in form.rules}
-    order = sorted(verdict.findings, key=lambda f: -Severity(f["severity"]).rank)
-    for i, f in enumerate(order, start=1):
-        row = 3 + i
-        ws.write_number(row, 0, i, fmt("label"))
-        ws.write_string(row, 1, Severity(f["severity"]).label, fmt("label"))
-        if f.get("sheet") and f.get("cell"):
-            ws.write_url(row, 2, f"internal:'{f['sheet']}'!{f['cell']}", fmt("label"),
-                         string=f"{f['sheet']}!{f['cell']}")
+    for r in issues.rows:
+        row = 3 + r.number
+        ws.write_number(row, 0, r.number, fmt("label"))
+        ws.write_string(row, 1, r.level, fmt("label"))
+        if r.link is not None:
+            ws.write_url(row, 2, f"internal:{r.link}", fmt("label"), string=r.place)
         else:
-            ws.write_string(row, 2, f.get("sheet") or "整个文件", fmt("label"))
-        rule = rules.get(f.get("rule") or "")
-        rule_text = f"{rule.id} {rule.text}" if rule else title(f["code"])
-        ws.write_string(row, 3, rule_text, fmt("label"))
-        ws.write_string(row, 4, f["message"], fmt("label"))
-        found = f.get("values", {}).get("found")
-        ws.write_string(row, 5, "" if found is None else str(found), fmt("label"))
-        lines = max(len(f["message"]) / 34, len(rule_text) / 14, 1)
-        ws.set_row(row, 15 * min(int(lines) + 1, 12))
+            ws.write_string(row, 2, r.place, fmt("label"))
+        ws.write_string(row, 3, r.rule, fmt("label"))
+        ws.write_string(row, 4, r.message, fmt("label"))
+        ws.write_string(row, 5, r.found, fmt("label"))
+        ws.set_row(row, r.height)
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
                     "format_columns": True, "format_rows": True})
 

@@ -1,0 +1,761 @@
+"""Feedback workbooks without rendering: a package prepared once, patched per submission.
+
+Rendering a feedback workbook with xlsxwriter costs ~20 ms, mostly spent writing the same
+labels, formats and rules again. `FeedbackWriter` renders reference workbooks once per
+process (nothing filled in and unmarked; everything filled in and marked), learns from them
+what xlsxwriter writes for each input, formula and _meta cell, the comment parts and the
+问题清单 sheet, and then writes a feedback workbook by filling those cells in the prepared
+package. The result is the full render's workbook cell for cell (same values, formulas,
+cached results, formats, comments and links); only the numbering of shared strings and
+formats differs. Preparation checks itself against full renders and disables the writer on
+any difference; a feedback the writer cannot write exactly is rendered in full instead.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from xlsxwriter.utility import _preserve_whitespace
+from xlsxwriter.xmlwriter import XMLwriter
+
+from nianbao.cells import a1
+from nianbao.collect.distribute import issue_options
+from nianbao.collect.feedback import IssueList, IssueRow, _issues_sheet
+from nianbao.render.workbook import RenderOptions, _Writer, meta_values, render
+from nianbao.rules.evaluate import sheet_values
+from nianbao.spec.layout import META_SHEET, Layout
+from nianbao.spec.model import NUMERIC_KINDS
+
+_X = XMLwriter()  # xlsxwriter's own escaping, so text is written exactly as it writes it
+MAX_TEXT = 16_000     # xlsxwriter cuts longer strings (UTF-16 length 32767): render those
+MAX_ISSUES = 5_000    # a longer 问题清单 is rare enough to render in full
+MAX_LINK = 255        # xlsxwriter refuses long link locations
+ERROR_CODES = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!")
+_CELL = re.compile(r'<c r="([A-Z]+)(\d+)"(?: s="(\d+)")?([^>]*?)(/>|>(.*?)</c>)', re.S)
+_S_VALUE = re.compile(r'<c r="[A-Z]+\d+"(?: s="\d+")? t="s"><v>(\d+)</v></c>')
+_SI = re.compile(r"<si>.*?</si>", re.S)
+_FORMULA = re.compile(r"<f(?: [^>]*)?>.*?</f>", re.S)
+_HYPERLINKS = re.compile(r"<hyperlinks>.*?</hyperlinks>", re.S)
+_DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
+_COMMENT = re.compile(r'<comment ref="([A-Z]+\d+)"[^>]*>.*?</comment>', re.S)
+_COMMENT_T = re.compile(r"<t(?: [^>]*)?>.*?</t>", re.S)
+_SHAPE = re.compile(r'<v:shape id="_x0000_s\d+".*?</v:shape>', re.S)
+_SHAPE_AT = re.compile(r"<x:Row>(\d+)</x:Row><x:Column>(\d+)</x:Column>")
+_TARGET = re.compile(r'Target="\.\./(drawings/vmlDrawing|comments)(\d+)\.(vml|xml)"')
+_PROBE_MARK = "NB-MARK-{}"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+Slot = tuple[Any, ...]  # a dynamic cell of a sheet template, see _SheetTemplate
+
+
+class CannotPatch(Exception):
+    """This feedback (or this layout) is one the patcher does not write exactly."""
+
+
+@dataclass
+class _SheetTemplate:
+    """A worksheet's XML as static text and dynamic cells, in document order."""
+
+    name: str
+    part: str
+    pieces: list[str | Slot]
+    tail: str                # after </sheetData>, without comments
+    tail_comments: str = ""  # the same with the comments' <legacyDrawing/>
+    rels: str = ""           # the sheet's relationships when it has comments (k -> {k})
+    fixed: Any = None        # the deflated part of a sheet without slots
+
+
+@dataclass
+class _Comments:
+    """What a sheet's comments look like: per cell the <comment> around its text and the
+    VML shape, learned from the reference with every place marked."""
+
+    head: str
+    tail: str
+    vml_head: str
+    vml_tail: str
+    comment: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+    shape: dict[tuple[int, int], tuple[str, str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Issues:
+    """The 问题清单 sheet around its finding rows."""
+
+    head: str     # up to <sheetData>, with the dimension as {dim}
+    rows: list[str | Slot]  # title, summary (a slot), header
+    tail: str     # after </sheetData>, hyperlinks as {links}
+    label: str    # the xf of the finding cells
+
+
+class FeedbackWriter:
+    """Feedback workbooks of one layout, key and office, patched into a prepared package."""
+
+    def __init__(self, layout: Layout, key: bytes, office: str) -> None:
+        self.layout, self.key, self.office = layout, key, office
+        self.problem: str | None = None
+        try:
+            self._prepare()
+            self._self_check()
+        except Exception as exc:  # any surprise disables the patcher
+            self.problem = f"{type(exc).__name__}: {exc}"
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def workbook(self, opts: RenderOptions, issues: IssueList) -> bytes | None:
+        """The feedback workbook for `opts` (from issue_options) and its 问题清单, or None
+        when it must be rendered in full."""
+        if not self.ok:
+            return None
+        try:
+            return self._package(opts, issues)
+        except Exception:  # CannotPatch, or whatever render may raise too
+            return None
+
+    # --- preparation -------------------------------------------------------------------
+
+    def _reference(self, values: Mapping[str, Any], marks: Mapping[str, str],
+                   issues: IssueList, identity: Mapping[str, Any] | None = None
+                   ) -> tuple[RenderOptions, bytes]:
+        """A full render whose formats all have fixed numbers: every input style, marked or
+        not, is numbered first, so that all references (and the patched workbooks, which
+        use the first reference's styles) share one styles part."""
+        styles = self.input_styles
+
+        def before(wb: Any, fmt: Callable[[str], Any]) -> None:
+            _issues_sheet(wb, fmt, issues)
+            for style in styles:
+                fmt(style)._get_xf_index()
+
+        opts = issue_options(self.layout, identity or self.probe_identity, self.key,
+                             self.office, values=dict(values), marks=dict(marks),
+                             before=before)
+        return opts, render(self.layout, opts)
+
+    def _prepare(self) -> None:
+        layout = self.layout
+        cover = {f.id for f in layout.form.cover.fields}
+        self.cover = cover
+        self.probe_identity = {"unit.code": "NB-CODE", "unit.name": "NB-NAME", "year": 2000}
+        styles: list[str] = []
+        for marked in (False, True):
+            opts = RenderOptions(identity=self.probe_identity, lock_identity=True,
+                                 marks=dict.fromkeys(layout.inputs, "x") if marked else {})
+            writer = _Writer(layout, opts, None)  # type: ignore[arg-type]
+            styles += [writer.input_style(cell, fid) for fid, cell in layout.inputs.items()]
+        self.input_styles = list(dict.fromkeys(styles))
+        self.comment_at = _comment_places(layout)
+        empty_opts, empty = self._reference({}, {}, _probe_issues(0))
+        all_marks = {fid: _PROBE_MARK.format(i) for i, fid in enumerate(self.comment_at)}
+        full_opts, full = self._reference(_probe_values(layout, 0), all_marks,
+                                          _probe_issues(1))
+        self.references = [(empty_opts, _probe_issues(0), empty),
+                           (full_opts, _probe_issues(1), full)]
+        a, b = dict(_read_zip(empty)), dict(_read_zip(full))
+        self.order = [name for name, _ in _read_zip(full)]
+        self.meta_keys = list(meta_values(layout, empty_opts))
+        sheet_names = _sheet_names(a["xl/workbook.xml"].decode())
+        self.sheet_parts = {name: f"xl/worksheets/sheet{i}.xml"
+                            for i, name in enumerate(sheet_names, start=1)}
+        strings = _sst(a["xl/sharedStrings.xml"].decode())
+        self.strings: dict[str, int] = {}
+        self.sst_static: list[str] = []
+        self.count_static = 0
+        self.issues = self._learn_issues(a[self.sheet_parts[sheet_names[0]]].decode(),
+                                         strings)
+        self.sheets = [self._learn_sheet(name, a[self.sheet_parts[name]].decode(),
+                                         b[self.sheet_parts[name]].decode(), strings)
+                       for name in sheet_names[1:]]
+        sst = a["xl/sharedStrings.xml"].decode()
+        self.sst_head = sst[:sst.index("<si>")] if "<si>" in sst else sst[:-len("</sst>")]
+        self.sst_body = "".join(self.sst_static)
+        self.comments = self._learn_comments(a, b)
+        self.content_types = a["[Content_Types].xml"].decode()
+        self.vml_default = _first(r'<Default Extension="vml"[^>]*/>',
+                                  b["[Content_Types].xml"].decode())
+        self.comment_override = _first(r'<Override PartName="/xl/comments1\.xml"[^>]*/>',
+                                       b["[Content_Types].xml"].decode())
+        dynamic = {"[Content_Types].xml", "xl/sharedStrings.xml", *self.sheet_parts.values()}
+        # parts that do not change with values; a workbook with comments has its own
+        # variant of some (xlsxwriter adds the comments' font to the styles)
+        self.static = {name: _deflated(data) for name, data in a.items()
+                       if name not in dynamic}
+        self.static_comments = {name: _deflated(b[name]) if b[name] != data else
+                                self.static[name] for name, data in a.items()
+                                if name not in dynamic}
+        for name in b:  # parts of comments, learned above, are never copied
+            if name not in a and not re.match(
+                    r"xl/(comments\d+\.xml|drawings/vmlDrawing\d+\.vml|worksheets/_rels/)",
+                    name):
+                raise CannotPatch(f"unexpected part {name} in the marked reference")
+
+    def _learn_issues(self, xml: str, strings: list[str]) -> _Issues:
+        """Split the reference 问题清单 (one finding) into head, fixed rows and tail."""
+        start, end = xml.index("<sheetData>") + len("<sheetData>"), xml.index("</sheetData>")
+        head = _DIMENSION.sub('<dimension ref="{dim}"/>', xml[:start].replace("{", "{{")
+                              .replace("}", "}}"), count=1)
+        body = xml[start:end]
+        first = body.index('<row r="5"')
+        fixed = self._pieces(body[:first], strings, {(1, 0): ("text", "summary")})
+        label = _CELL.search(body[first:])
+        if not label or label.group(3) is None:
+            raise CannotPatch("no finding row in the reference 问题清单")
+        tail = xml[end:].replace("{", "{{").replace("}", "}}")
+        tail = _HYPERLINKS.sub("{links}", tail, count=1)
+        if "{links}" not in tail:
+            raise CannotPatch("no hyperlinks in the reference 问题清单")
+        return _Issues(head, fixed, tail, label.group(3))
+
+    def _learn_sheet(self, name: str, xml_a: str, xml_b: str, strings: list[str]
+                     ) -> _SheetTemplate:
+        """A template sheet as static text and slots for its inputs, formulas and _meta."""
+        start, end = xml_a.index("<sheetData>") + len("<sheetData>"), xml_a.index("</sheetData>")
+        slots: dict[tuple[int, int], Slot] = {}
+        marked = _cells(xml_b)
+        for fid, cell in self.layout.inputs.items():
+            a = cell.area
+            if a.sheet != name:
+                continue
+            for r in range(a.row, a.last_row + 1):
+                for c in range(a.col, a.last_col + 1):
+                    xf_b = marked[(r, c)][0]
+                    slots[(r, c)] = ("input" if (r, c) == (a.row, a.col) else "blank",
+                                     fid, a1(r, c), xf_b)
+        for i, cell in enumerate(self.layout.formulas):
+            a = cell.area
+            if a.sheet == name:
+                slots[(a.row, a.col)] = ("formula", i, a1(a.row, a.col), cell.array)
+        if name == META_SHEET:
+            for row, key in enumerate(self.meta_keys):
+                slots[(row, 1)] = ("text", key)
+        pieces = self._pieces(xml_a[start:end], strings, slots)
+        head = xml_a[:start]
+        tail_a, tail_b = xml_a[end:], xml_b[xml_b.index("</sheetData>"):]
+        return _SheetTemplate(name, self.sheet_parts[name], _merge_text([head, *pieces]), tail_a,
+                              tail_b if tail_b != tail_a else "")
+
+    def _pieces(self, body: str, strings: list[str], slots: Mapping[tuple[int, int], Slot]
+                ) -> list[str | Slot]:
+        """Cut sheetData into static text and slots; a slot learns its cell's format and
+        formula from the reference. Static shared strings are renumbered into the
+        prepared string table (dynamic strings of the references are not kept)."""
+        out: list[str | Slot] = []
+        at = 0
+        for m in _CELL.finditer(body):
+            col, row, xf = m.group(1), int(m.group(2)) - 1, m.group(3)
+            key = (row, _col_index(col))
+            static = body[at:m.start()]
+            slot = slots.get(key)
+            if slot is None:
+                cell = m.group(0)
+                sm = _S_VALUE.fullmatch(cell)
+                if sm:
+                    index = self._static_string(strings[int(sm.group(1))])
+                    cell = cell[:cell.rindex("<v>")] + f"<v>{index}</v></c>"
+                    self.count_static += 1
+                out.append(static + cell)
+            else:
+                out.append(static)
+                if slot[0] == "formula":
+                    f = _FORMULA.search(m.group(0))
+                    if not f:
+                        raise CannotPatch(f"no formula in {m.group(0)[:80]}")
+                    out.append((*slot, xf, f.group(0)))
+                elif slot[0] in ("input", "blank"):
+                    out.append((*slot[:3], xf, slot[3]))
+                else:
+                    out.append((*slot, a1(*key), xf))
+            at = m.end()
+        out.append(body[at:])
+        missing = set(slots) - {(int(m.group(2)) - 1, _col_index(m.group(1)))
+                                for m in _CELL.finditer(body)}
+        if missing:
+            raise CannotPatch(f"cells without an element in the reference: {sorted(missing)}")
+        return _merge_text(out)
+
+    def _static_string(self, si: str) -> int:
+        """The prepared index of a static string, given as its <si> element."""
+        if si not in self.strings:
+            self.strings[si] = len(self.sst_static)
+            self.sst_static.append(si)
+        return self.strings[si]
+
+    def _learn_comments(self, a: dict[str, bytes], b: dict[str, bytes]
+                        ) -> dict[str, _Comments]:
+        """Per sheet with places, its comment and VML shape per marked cell."""
+        out = {}
+        for sheet in self.sheets:
+            rels_name = sheet.part.replace("worksheets/", "worksheets/_rels/") + ".rels"
+            if rels_name in a:
+                raise CannotPatch(f"{sheet.name} has relationships without comments")
+            if rels_name not in b:
+                continue
+            rels = b[rels_name].decode()
+            numbers = {m.group(2) for m in _TARGET.finditer(rels)}
+            if len(numbers) != 1:
+                raise CannotPatch(f"unexpected relationships of {sheet.name}")
+            k = numbers.pop()
+            sheet.rels = _TARGET.sub(lambda m: f'Target="../{m.group(1)}{{k}}.{m.group(3)}"',
+                                     rels.replace("{", "{{").replace("}", "}}"))
+            xml = b[f"xl/comments{k}.xml"].decode()
+            vml = b[f"xl/drawings/vmlDrawing{k}.vml"].decode()
+            found = list(_COMMENT.finditer(xml))
+            shapes = list(_SHAPE.finditer(vml))
+            c = _Comments(xml[:found[0].start()], xml[found[-1].end():],
+                          re.sub(r'(<o:idmap v:ext="edit" data=")\d+"', r'\1{data}"',
+                                 vml[:shapes[0].start()].replace("{", "{{")
+                                 .replace("}", "}}")),
+                          vml[shapes[-1].end():])
+            for m in found:
+                t = _COMMENT_T.search(m.group(0))
+                assert t is not None
+                key = _rowcol(m.group(1))
+                c.comment[key] = (m.group(0)[:t.start()], m.group(0)[t.end():])
+            for m in shapes:
+                shape = m.group(0)
+                at = _SHAPE_AT.search(shape)
+                assert at is not None
+                first = shape.index('"_x0000_s') + len('"_x0000_s')
+                id_end = shape.index('"', first)
+                z = shape.index("z-index:") + len("z-index:")
+                z_end = shape.index(";", z)
+                c.shape[(int(at.group(1)), int(at.group(2)))] = (
+                    shape[:first], shape[id_end:z], shape[z_end:])
+            out[sheet.name] = c
+        return out
+
+    def _self_check(self) -> None:
+        """Write the references (and a third, mixed one) with the patcher and compare them
+        with their full renders, strings resolved: any difference disables the writer."""
+        values = _probe_values(self.layout, 1)
+        places = list(self.comment_at)
+        marks = {fid: text for fid, text in zip(places[::3], _PROBE_TEXTS * len(places),
+                                                strict=False)}
+        issues = _probe_issues(2)
+        opts, data = self._reference(values, marks, issues, {
+            "unit.code": "330599-003 <&>", "unit.name": "单位 \"A&B\" ", "year": 2022})
+        for ref_opts, ref_issues, ref in [*self.references, (opts, issues, data)]:
+            mine = self._package(ref_opts, ref_issues)
+            diff = _difference(mine, ref)
+            if diff:
+                raise CannotPatch(f"patched reference differs from its render: {diff}")
+
+    # --- one feedback ------------------------------------------------------------------
+
+    def _package(self, opts: RenderOptions, issues: IssueList) -> bytes:
+        """Fill in the prepared parts; raises CannotPatch for what it cannot do exactly."""
+        layout = self.layout
+        if opts.password or opts.lock_inputs or not opts.lock_identity or opts.after:
+            raise CannotPatch("options the writer was not prepared for")
+        if any(opts.identity.get(fid) in (None, "") for fid in self.cover):
+            raise CannotPatch("an identity field is empty (it would be left to fill in)")
+        meta = meta_values(layout, opts)
+        if list(meta) != self.meta_keys:
+            raise CannotPatch("other _meta keys")
+        if len(issues.rows) > MAX_ISSUES:
+            raise CannotPatch("too many findings")
+        ident = {k: opts.identity[k] for k in opts.identity if k in layout.form.fields}
+        values = {**opts.values, **ident}
+        cached = sheet_values(layout, dict(opts.values))
+        strings = _Strings(self.strings, len(self.sst_static))
+        marked = {fid for fid in opts.marks if fid in self.comment_at}
+        parts: dict[str, Any] = {}
+        issues_part = self.sheet_parts[next(iter(self.sheet_parts))]
+        parts[issues_part] = self._issues_xml(issues, strings).encode()
+        commented: list[tuple[_SheetTemplate, list[tuple[int, int, str]]]] = []
+        for sheet in self.sheets:
+            notes = sorted((r, c, opts.marks[fid]) for fid in marked
+                           for s, r, c in self.comment_at[fid] if s == sheet.name)
+            if len(sheet.pieces) == 1 and not notes:  # nothing to fill in: prepared
+                parts[sheet.part] = sheet.fixed or _deflated(
+                    (sheet.pieces[0] + sheet.tail).encode())  # type: ignore[operator]
+                sheet.fixed = parts[sheet.part]  # type: ignore[assignment]
+                continue
+            out = []
+            for piece in sheet.pieces:
+                if isinstance(piece, str):
+                    out.append(piece)
+                else:
+                    out.append(self._slot(piece, values, cached, meta, marked, strings))
+            out.append(sheet.tail_comments if notes else sheet.tail)
+            parts[sheet.part] = "".join(out).encode()
+            if notes:
+                commented.append((sheet, notes))
+        parts.update(self._comment_parts(commented))
+        ct = self.content_types
+        if commented:
+            ct = ct.replace("<Override ", self.vml_default + "<Override ", 1)
+            overrides = "".join(self.comment_override.replace("comments1.", f"comments{k}.")
+                                for k in range(1, len(commented) + 1))
+            ct = ct.replace('<Override PartName="/xl/sharedStrings.xml"',
+                            overrides + '<Override PartName="/xl/sharedStrings.xml"', 1)
+        parts["[Content_Types].xml"] = ct.encode()
+        parts["xl/sharedStrings.xml"] = strings.xml(
+            self.sst_head, self.sst_body, self.count_static).encode()
+        static = self.static_comments if commented else self.static
+        return _zip([(name, static.get(name) or parts[name]) for name in self.order
+                     if name in parts or name in static])
+
+    def _slot(self, slot: Slot, values: Mapping[str, Any], cached: Mapping[Any, Any],
+              meta: Mapping[str, str], marked: set[str], strings: _Strings) -> str:
+        kind = slot[0]
+        if kind == "input":
+            _, fid, ref, xf, xf_marked = slot
+            return _value_cell(ref, xf_marked if fid in marked else xf, values.get(fid),
+                               strings)
+        if kind == "blank":
+            _, fid, ref, xf, xf_marked = slot
+            return _value_cell(ref, xf_marked if fid in marked else xf, None, strings)
+        if kind == "formula":
+            _, i, ref, array, xf, formula = slot
+            return _formula_cell(ref, xf, formula, cached[self.layout.formulas[i].area.key],
+                                 array)
+        _, key, ref, xf = slot
+        return _string_cell(ref, xf, meta[key], strings)
+
+    def _issues_xml(self, issues: IssueList, strings: _Strings) -> str:
+        """问题清单: the learned head, title and header, one generated row per finding."""
+        it = self.issues
+        out = [it.head.format(dim=f"A1:F{4 + len(issues.rows)}")]
+        for piece in it.rows:
+            if isinstance(piece, str):
+                out.append(piece)
+            elif issues.summary == "":  # merge_range writes "" as a blank cell
+                out.append(_open(piece[2], piece[3]) + "/>")
+            else:
+                out.append(_string_cell(piece[2], piece[3], issues.summary, strings))
+        links = []
+        for r in issues.rows:
+            out.append(_issue_row(r, it.label, strings))
+            if r.link is not None:
+                links.append(_hyperlink(r))
+        out.append(it.tail.format(
+            links=f"<hyperlinks>{''.join(links)}</hyperlinks>" if links else ""))
+        return "".join(out)
+
+    def _comment_parts(self, commented: list[tuple[_SheetTemplate, list[tuple[int, int, str]]]]
+                       ) -> dict[str, bytes]:
+        """comments{k}.xml, vmlDrawing{k}.vml and the sheet's relationships, numbered as
+        xlsxwriter numbers them: k-th sheet with comments, shapes from 1024*k + 1."""
+        parts = {}
+        for k, (sheet, notes) in enumerate(commented, start=1):
+            c = self.comments[sheet.name]
+            if len(notes) >= 1023:
+                raise CannotPatch("too many comments on one sheet")
+            body, shapes = [c.head], [c.vml_head.format(data=k)]
+            for z, (row, col, text) in enumerate(notes, start=1):
+                before, after = c.comment[(row, col)]
+                if len(text) > MAX_TEXT:
+                    raise CannotPatch("comment too long")
+                body.append(before + _text_t(text) + after)
+                s1, s2, s3 = c.shape[(row, col)]
+                shapes.append(f"{s1}{1024 * k + z}{s2}{z}{s3}")
+            body.append(c.tail)
+            shapes.append(c.vml_tail)
+            parts[f"xl/comments{k}.xml"] = "".join(body).encode()
+            parts[f"xl/drawings/vmlDrawing{k}.vml"] = "".join(shapes).encode()
+            rels = sheet.part.replace("worksheets/", "worksheets/_rels/") + ".rels"
+            parts[rels] = sheet.rels.format(k=k).encode()
+        return parts
+
+
+# --- cells, written as xlsxwriter writes them ----------------------------------------------
+
+
+class _Strings:
+    """The shared string table of one workbook: the prepared strings, then new ones."""
+
+    def __init__(self, static: Mapping[str, int], n_static: int) -> None:
+        self.static, self.n = static, n_static
+        self.new: dict[str, int] = {}
+        self.count = 0
+
+    def index(self, text: str) -> int:
+        """The index of `text`, compared as the <si> xlsxwriter would write for it."""
+        self.count += 1
+        if len(text) > MAX_TEXT or (text.startswith("<r>") and text.endswith("</r>")):
+            raise CannotPatch("text xlsxwriter would cut or take as rich text")
+        si = _si(text)
+        i = self.static.get(si)
+        if i is None:
+            i = self.new.get(si)
+            if i is None:
+                i = self.new[si] = self.n + len(self.new)
+        return i
+
+    def xml(self, head: str, body: str, count_static: int) -> str:
+        total = count_static + self.count
+        unique = self.n + len(self.new)
+        head = re.sub(r'count="\d+" uniqueCount="\d+"',
+                      f'count="{total}" uniqueCount="{unique}"', head, count=1)
+        return head + body + "".join(self.new) + "</sst>"
+
+
+def _si(text: str) -> str:
+    """A shared string <si> as xlsxwriter writes it."""
+    text = _X._escape_control_characters(text)
+    attr = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+    return f"<si><t{attr}>{_X._escape_data(text)}</t></si>"
+
+
+def _text_t(text: str) -> str:
+    """A comment's <t> as xlsxwriter writes it."""
+    attr = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+    return f"<t{attr}>{_X._escape_control_characters(_X._escape_data(text))}</t>"
+
+
+def _open(ref: str, xf: str | None) -> str:
+    return f'<c r="{ref}" s="{xf}"' if xf is not None else f'<c r="{ref}"'
+
+
+def _string_cell(ref: str, xf: str | None, text: str, strings: _Strings) -> str:
+    return f'{_open(ref, xf)} t="s"><v>{strings.index(text)}</v></c>'
+
+
+def _value_cell(ref: str, xf: str | None, value: Any, strings: _Strings) -> str:
+    """An input cell as render's _write_value has xlsxwriter write it."""
+    if value is None or value == "":
+        if xf is None:
+            raise CannotPatch("a blank cell without a format is not written")
+        return _open(ref, xf) + "/>"
+    if isinstance(value, bool):
+        raise CannotPatch("a boolean value")
+    if isinstance(value, Decimal):
+        value = float(value)
+        if not math.isfinite(value):
+            raise CannotPatch("a number out of range")
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f"{_open(ref, xf)}><v>{value:.16G}</v></c>"
+    return _string_cell(ref, xf, str(value), strings)
+
+
+def _formula_cell(ref: str, xf: str | None, formula: str, value: Any, array: bool) -> str:
+    """A formula with its cached result, as xlsxwriter's _write_cell writes it."""
+    value = float(value) if isinstance(value, Decimal) else value
+    t = ""
+    if array:
+        try:
+            float(value)
+        except ValueError:
+            t = ' t="str"'
+        except TypeError as exc:
+            raise CannotPatch("an array formula without a value") from exc
+        data = _X._escape_control_characters(_X._escape_data(value))
+    else:
+        if isinstance(value, bool):
+            t, value = ' t="b"', int(value)
+        elif isinstance(value, str) and value:
+            t = ' t="e"' if value in ERROR_CODES else ' t="str"'
+        data = _X._escape_data(value)
+    return f"{_open(ref, xf)}{t}>{formula}<v>{data}</v></c>"
+
+
+def _issue_row(r: IssueRow, xf: str, strings: _Strings) -> str:
+    """One finding row of 问题清单, as _issues_sheet has xlsxwriter write it."""
+    n = 4 + r.number
+    pixels = int(r.height * 4.0 / 3.0 + 0.5)
+    height = f' ht="{pixels * 0.75:.16g}" customHeight="1"' if pixels != 20 else ""
+    cells = [f'<c r="A{n}" s="{xf}"><v>{r.number:.16G}</v></c>']
+    for col, text in zip("BCDEF", (r.level, r.place, r.rule, r.message, r.found),
+                         strict=True):
+        cells.append(_string_cell(f"{col}{n}", xf, text, strings))
+    return f'<row r="{n}" spans="1:6"{height}>{"".join(cells)}</row>'
+
+
+def _hyperlink(r: IssueRow) -> str:
+    assert r.link is not None
+    if len(r.link) > MAX_LINK or "#" in r.link or not r.place or _CONTROL.search(
+            r.link + r.place):  # xlsxwriter writes attributes without escaping those
+        raise CannotPatch("a link xlsxwriter treats differently")
+    return (f'<hyperlink ref="C{4 + r.number}" location="{_X._escape_attributes(r.link)}" '
+            f'display="{_X._escape_attributes(r.place)}"/>')
+
+
+# --- probes for preparation ----------------------------------------------------------------
+
+_PROBE_TEXTS = ["文字 <&> \"引号\"", " 前后空格 ", "控制\x01字符 _x0041_", "第一行\n第二行", ""]
+
+
+def _probe_values(layout: Layout, variant: int) -> dict[str, Any]:
+    """Values that exercise every way a cell is written: numbers, text, blanks, "/"."""
+    out: dict[str, Any] = {}
+    for i, (fid, cell) in enumerate(layout.inputs.items()):
+        pick = (i + variant) % 6 if variant else 0
+        if cell.kind in NUMERIC_KINDS:
+            out[fid] = [i, Decimal("12.35"), None, "/", 1e20, "十二"][pick]
+        else:
+            out[fid] = [f"文本{i}", _PROBE_TEXTS[i % len(_PROBE_TEXTS)], None, "x", "", "/"][pick]
+    return out
+
+
+def _probe_issues(variant: int) -> IssueList:
+    """A 问题清单 with one linked finding (variant 0, 1) or a mixed list (2)."""
+    rows = [IssueRow(1, "错误", "'依申请公开'!D7", "依申请公开!D7", "R1 规则", "问题" * variant,
+                     "", 30)]
+    if variant == 2:
+        rows += [IssueRow(2, "提醒", None, "整个文件", "说明 <&>", " 消息\n第二行 " * 40, "12件",
+                          180),
+                 IssueRow(3, "提醒", "'主动公开'!B10", "主动公开!B10", "R8", "负数", "-3", 45)]
+    return IssueList(f"摘要 {variant} <&>", tuple(rows))
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _comment_places(layout: Layout) -> dict[str, list[tuple[str, int, int]]]:
+    """Where render puts the comment of a marked field: its input cell, its formula cells."""
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    for fid, cell in layout.inputs.items():
+        out.setdefault(fid, []).append(cell.area.key)
+    for f in layout.formulas:
+        if f.field is not None:
+            out.setdefault(f.field, []).append(f.area.key)
+    every = [key for keys in out.values() for key in keys]
+    if len(every) != len(set(every)):
+        raise CannotPatch("two fields comment the same cell")
+    return out
+
+
+def _cells(xml: str) -> dict[tuple[int, int], tuple[str | None, str]]:
+    return {(int(m.group(2)) - 1, _col_index(m.group(1))): (m.group(3), m.group(0))
+            for m in _CELL.finditer(xml)}
+
+
+def _col_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def _rowcol(ref: str) -> tuple[int, int]:
+    m = re.fullmatch(r"([A-Z]+)(\d+)", ref)
+    assert m is not None
+    return int(m.group(2)) - 1, _col_index(m.group(1))
+
+
+def _merge_text(pieces: Iterable[str | Slot]) -> list[str | Slot]:
+    out: list[str | Slot] = []
+    for p in pieces:
+        if isinstance(p, str) and out and isinstance(out[-1], str):
+            out[-1] += p
+        elif p != "":
+            out.append(p)
+    return out
+
+
+def _first(pattern: str, text: str) -> str:
+    m = re.search(pattern, text)
+    if not m:
+        raise CannotPatch(f"{pattern} not found")
+    return m.group(0)
+
+
+def _sheet_names(workbook_xml: str) -> list[str]:
+    from xml.sax.saxutils import unescape
+
+    return [unescape(n, {"&quot;": '"'}) for n in
+            re.findall(r'<sheet name="([^"]*)" sheetId=', workbook_xml)]
+
+
+def _sst(xml: str) -> list[str]:
+    """The shared strings as their <si> elements (compared and copied, never parsed)."""
+    return _SI.findall(xml)
+
+
+def _read_zip(data: bytes) -> list[tuple[str, bytes]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [(i.filename, zf.read(i)) for i in zf.infolist()]
+
+
+def _difference(mine: bytes, theirs: bytes) -> str | None:
+    """The first difference of two packages, shared strings resolved in the sheets."""
+    a, b = _read_zip(mine), _read_zip(theirs)
+    if [n for n, _ in a] != [n for n, _ in b]:
+        return f"parts {[n for n, _ in a]} != {[n for n, _ in b]}"
+    sa = _sst(dict(a)["xl/sharedStrings.xml"].decode())
+    sb = _sst(dict(b)["xl/sharedStrings.xml"].decode())
+    for (name, x), (_, y) in zip(a, b, strict=True):
+        if name == "xl/sharedStrings.xml":
+            continue
+        if name.startswith("xl/worksheets/sheet"):
+            x, y = _resolved(x.decode(), sa).encode(), _resolved(y.decode(), sb).encode()
+        if x != y:
+            at = next((i for i, (p, q) in enumerate(zip(x, y, strict=False))
+                       if p != q), min(len(x), len(y)))
+            return f"{name} at {at}: {x[at - 60:at + 60]!r} != {y[at - 60:at + 60]!r}"
+    return None
+
+
+def _resolved(xml: str, strings: list[str]) -> str:
+    return re.sub(r'( t="s"><v>)(\d+)(</v>)',
+                  lambda m: f"{m.group(1)}{strings[int(m.group(2))]}{m.group(3)}", xml)
+
+
+# --- the zip container ---------------------------------------------------------------------
+
+_DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01, as xlsxwriter dates its members
+
+
+@dataclass(frozen=True)
+class _Deflated:
+    """A member compressed once, copied into every package."""
+
+    data: bytes
+    crc: int
+    size: int
+
+
+def _deflated(raw: bytes, level: int = 6) -> _Deflated:
+    """Parts prepared once get zlib's default level; parts of one feedback level 1 (a
+    tenth larger, half the time)."""
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return _Deflated(c.compress(raw) + c.flush(), zlib.crc32(raw), len(raw))
+
+
+def _zip(members: list[tuple[str, bytes | _Deflated]]) -> bytes:
+    """A zip of deflated members (what zipfile writes for xlsxwriter, minus the work of
+    compressing the parts that never change)."""
+    out, central, offset = [], [], 0
+    for name, member in members:
+        d = member if isinstance(member, _Deflated) else _deflated(member, 1)
+        fname = name.encode()
+        header = struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 8, 0, _DOS_DATE,
+                             d.crc, len(d.data), d.size, len(fname), 0)
+        central.append(struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 8, 0,
+                                   _DOS_DATE, d.crc, len(d.data), d.size, len(fname), 0, 0,
+                                   0, 0, 0, offset) + fname)
+        out += [header, fname, d.data]
+        offset += len(header) + len(fname) + len(d.data)
+    cd = b"".join(central)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(cd),
+                      offset, 0)
+    return b"".join(out) + cd + end
+
+
+# --- one writer per process and layout -----------------------------------------------------
+
+_WRITERS: dict[tuple[str, str, bytes, str], FeedbackWriter] = {}
+
+
+def writer_for(layout: Layout, key: bytes, office: str) -> FeedbackWriter:
+    """The prepared writer of this layout, key and office (prepared on first use; collect's
+    worker processes each prepare their own once)."""
+    cache_key = (layout.form.id, layout.fingerprint, key, office)
+    writer = _WRITERS.get(cache_key)
+    if writer is None or writer.layout is not layout:
+        if len(_WRITERS) > 8:
+            _WRITERS.clear()
+        writer = _WRITERS[cache_key] = FeedbackWriter(layout, key, office)
+    return writer
