@@ -98,9 +98,10 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
     if not pre.ok:
         return result
     try:
-        # the fast readers take the members the pre-check inflated: none is inflated twice
-        book = (reader(data, members=pre.inflated) if reader in _TAKE_MEMBERS  # type: ignore[call-arg]
-                else reader(data))
+        # the fast readers take what the pre-check found: no member is inflated twice, and
+        # the package is not opened again unless a member the pre-check did not keep is read
+        book = (reader(data, members=pre.inflated, names=pre.members)  # type: ignore[call-arg]
+                if reader in _TAKE_MEMBERS else reader(data))
     except MemoryError:
         result.findings.append(make("FILE_TIMEOUT", file=name, detail="内存超限"))
         return result

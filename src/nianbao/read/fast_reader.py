@@ -73,7 +73,7 @@ import itertools
 import posixpath
 import re
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from xml.etree.ElementTree import Element, XMLPullParser, fromstring
 
@@ -103,7 +103,8 @@ class StrictOOXML(ValueError):
     raised instead, and `check_bytes` reports it as an unreadable file, with this message."""
 
 
-def read_auto(data: bytes, members: Mapping[str, bytes] | None = None) -> RawWorkbook:
+def read_auto(data: bytes, members: Mapping[str, bytes] | None = None,
+              names: Iterable[str] | None = None) -> RawWorkbook:
     """The fast reader, or the reference reader for a workbook the fast one does not know.
 
     Falls back to `read_openpyxl` only on `UnsupportedWorkbook`: chartsheets, duplicate
@@ -114,23 +115,29 @@ def read_auto(data: bytes, members: Mapping[str, bytes] | None = None) -> RawWor
     read either (it returns a workbook without sheets): the clear error is the better
     finding.
 
-    `members`: see `read_fast`.
+    `members`, `names`: see `read_fast`.
     """
     try:
-        return read_fast(data, members=members)
+        return read_fast(data, members=members, names=names)
     except UnsupportedWorkbook:
         return read_openpyxl(data)
 
 
-def read_fast(data: bytes, members: Mapping[str, bytes] | None = None) -> RawWorkbook:
+def read_fast(data: bytes, members: Mapping[str, bytes] | None = None,
+              names: Iterable[str] | None = None) -> RawWorkbook:
     """Read the sheets, their states and every stored cell, as `read_openpyxl` does.
 
     `members`: uncompressed members of this same `data` already at hand (the pre-check's
     `Precheck.inflated`, CRC-checked): they are used instead of being inflated again; any
-    other member is read from the archive.
+    other member is read from the archive. `names`: the name of every member (the
+    pre-check's `Precheck.members`): with it, the archive is opened only when a member is
+    needed that `members` does not hold.
     """
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return _Workbook(archive, members).read()
+    book = _Workbook(data, members, names)
+    try:
+        return book.read()
+    finally:
+        book.close()
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -270,17 +277,29 @@ class _Rel:
 
 
 class _Workbook:
-    def __init__(self, archive: zipfile.ZipFile,
-                 inflated: Mapping[str, bytes] | None = None) -> None:
-        self.archive = archive
+    def __init__(self, data: bytes, inflated: Mapping[str, bytes] | None = None,
+                 names: Iterable[str] | None = None) -> None:
+        self.data = data
+        self._archive: zipfile.ZipFile | None = None
         self.inflated = inflated or {}
-        self.names = set(archive.namelist())
+        self.names = set(names) if names is not None else set(self.archive.namelist())
         self.strings: list[str] = []
         self.epoch = WINDOWS_EPOCH
         self.n_styles = 1  # openpyxl's default: one style, no dates
         self.date_styles: frozenset[int] = frozenset()
         self.timedelta_styles: frozenset[int] = frozenset()
         self.count = 0
+
+    @property
+    def archive(self) -> zipfile.ZipFile:
+        """The package, opened when first needed."""
+        if self._archive is None:
+            self._archive = zipfile.ZipFile(io.BytesIO(self.data))
+        return self._archive
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
 
     def member(self, name: str) -> bytes:
         raw = self.inflated.get(name)

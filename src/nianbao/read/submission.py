@@ -101,6 +101,10 @@ def read_submission(book: RawWorkbook, file: str, forms: FormLookup,
     return sub
 
 
+_BLANK = RawCell()  # what an absent cell reads as (cells are immutable: one for all)
+_NO_CELLS: dict[tuple[int, int], RawCell] = {}  # an absent sheet's cells (never changed)
+
+
 class _Reader:
     def __init__(self, sub: Submission, book: RawWorkbook, layout: Layout) -> None:
         self.sub, self.book, self.layout, self.form = sub, book, layout, layout.form
@@ -110,7 +114,7 @@ class _Reader:
         self.sub.findings.append(make(code, file=self.sub.file, **kw))
 
     def cell(self, sheet: str, row: int, col: int) -> RawCell:
-        return self.book.cell(sheet, row, col) or RawCell()
+        return self.book.cells.get(sheet, _NO_CELLS).get((row, col), _BLANK)
 
     def read(self) -> None:
         for name in sorted(self.missing_sheets, key=[s.name for s in self.layout.sheets].index):
@@ -124,11 +128,12 @@ class _Reader:
         self.cached(intact)
 
     def labels(self) -> None:
+        sheet_cells = self.book.cells.get
         for label in self.layout.labels:
             a = label.area
             if not label.verify or a.sheet in self.missing_sheets:
                 continue
-            found = self.cell(a.sheet, a.row, a.col)
+            found = sheet_cells(a.sheet, _NO_CELLS).get((a.row, a.col), _BLANK)
             text = "" if found.value is None else str(found.value)
             if found.formula is not None or _squash(text) != _squash(label.text):
                 self.add("LABEL_CHANGED", sheet=a.sheet, cell=a.a1, expected=label.text,
@@ -138,11 +143,12 @@ class _Reader:
         """Compare every formula; a computed field whose formula is gone keeps the constant
         found there (the filler overwrote it), and totals depending on it use it."""
         intact = []
+        sheet_cells = self.book.cells.get
         for cell in self.layout.formulas:
             a = cell.area
             if a.sheet in self.missing_sheets:
                 continue
-            found = self.cell(a.sheet, a.row, a.col)
+            found = sheet_cells(a.sheet, _NO_CELLS).get((a.row, a.col), _BLANK)
             if found.formula is not None and (found.formula == cell.excel
                                               or same_formula(found.formula, cell.excel)):
                 intact.append((cell, found))
@@ -160,12 +166,13 @@ class _Reader:
     def inputs(self) -> None:
         rule = self.form.value_rule
         rule_id, rule_text = (rule.id, rule.text) if rule else (None, "")
+        sheet_cells = self.book.cells.get
         for fid, cell in self.layout.inputs.items():
             a = cell.area
             if a.sheet in self.missing_sheets:
                 self.sub.values[fid] = None
                 continue
-            found = self.cell(a.sheet, a.row, a.col)
+            found = sheet_cells(a.sheet, _NO_CELLS).get((a.row, a.col), _BLANK)
             raw = found.value
             self.sub.raw[fid] = raw
             if type(raw) is int and found.formula is None and cell.kind in NUMERIC_KINDS \
