@@ -4,7 +4,8 @@ the same run on the invalid files of a data set; prints ms per feedback and the 
     .venv/bin/python benchmarks/feedback_bench.py [DATA_DIR] [--files N]
 
 DATA_DIR holds ws/ (a workspace) and inbox/ (returns), as benchmarks/run.py makes them
-(default /tmp/b/d2000; made with run.make_workspace/make_inbox when missing).
+(made there with run.make_workspace/make_inbox when missing; without DATA_DIR, in a
+temporary folder removed afterwards).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,17 +42,25 @@ def data_set(folder: Path, files: int) -> tuple[Path, Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("data", nargs="?", default="/tmp/b/d2000")
+    ap.add_argument("data", nargs="?", help="a data set folder (default: a temporary one)")
     ap.add_argument("--files", type=int, default=600, help="returns to check (10%% invalid)")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    ws_dir, inbox = data_set(Path(args.data), args.files)
+    if args.data is None:
+        with tempfile.TemporaryDirectory(prefix="nianbao-feedback-bench-") as tmp:
+            bench(Path(tmp) / "data", args.files, args.rounds)
+    else:
+        bench(Path(args.data), args.files, args.rounds)
+
+
+def bench(data: Path, files: int, rounds: int) -> None:
+    ws_dir, inbox = data_set(data, files)
     ws = open_workspace(ws_dir)
     ledger = Ledger(ws.ledger_path)
     ledger.sync_units(load_roster(ws.roster_path))
     ctx = intake.Context.of(ws, {u.code: u.name for u in ledger.units()}, received_at="x")
     prepared, forms = [], []
-    for f in sorted(inbox.iterdir())[:args.files]:
+    for f in sorted(inbox.iterdir())[:files]:
         result = check_bytes(f.read_bytes(), f.name)
         verdict = intake.judge(result, ctx)
         if verdict.status == "invalid" and result.form is not None:
@@ -70,11 +80,11 @@ def main() -> None:
         return (time.perf_counter() - start) / len(prepared) * 1000
 
     full, patched = [], []
-    for _ in range(args.rounds):  # interleaved, so that drifts of the VM hit both alike
+    for _ in range(rounds):  # interleaved, so that drifts of the VM hit both alike
         full.append(per_feedback(lambda o, i: render(layout, o)))
         patched.append(per_feedback(lambda o, i: writer.workbook(o, i)))
     f, p = statistics.median(full), statistics.median(patched)
-    print(f"{len(prepared)} feedback workbooks ({fallbacks} fell back), {args.rounds} rounds, "
+    print(f"{len(prepared)} feedback workbooks ({fallbacks} fell back), {rounds} rounds, "
           f"prepared once in {prepare_ms:.0f} ms")
     print(f"full render  {f:6.2f} ms per feedback")
     print(f"patched      {p:6.2f} ms per feedback")
