@@ -8,7 +8,11 @@ measured in the same run. Not a test: it prints numbers and ratios and asserts n
 The data set is the LibreOffice-saved sample returns (samples/returns, signed by the sample
 workspace's demo key), copied to the needed count with each copy re-issued to its own unit
 of a generated roster (identity and signature swapped inside the package), 1 in 10 of them
-a return with errors. Reading one file is benchmarked by benchmarks/read_bench.py.
+a return with errors. Each copy's counts are its sample's times a factor that varies from
+copy to copy (inputs, totals and check cells alike, so every rule holds as in the sample;
+zeros stay zeros): no two neighbouring units report the same figures, so nothing that
+remembers what it has read before gains more than it would in a real collection. Reading
+one file is benchmarked by benchmarks/read_bench.py.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ def make_inbox(ws: Path, inbox: Path, count: int) -> None:
                             workspace.key, workspace.config.office)
         bases.append((members, info["unit.code"], info["unit.name"], old.meta["signature"]))
     inbox.mkdir(parents=True)
+    counts = _scaled_cells(layout)
     for i in range(1, count + 1):
         pick = len(VALID) + (i // 10) % len(INVALID) if i % 10 == 0 else i % len(VALID)
         members, code, name, signature = bases[pick]
@@ -82,7 +87,60 @@ def make_inbox(ws: Path, inbox: Path, count: int) -> None:
         new = issue_options(layout, {"unit.code": new_code, "unit.name": new_name,
                                      "year": 2022}, workspace.key, workspace.config.office)
         swaps = {code: new_code, name: new_name, signature: new.meta["signature"]}
-        (inbox / f"{new_name}-2022.xlsx").write_bytes(_rezip(members, swaps))
+        scaled = _scale(members, counts, 1 + i % 97)
+        (inbox / f"{new_name}-2022.xlsx").write_bytes(_rezip(scaled, swaps))
+
+
+def _scaled_cells(layout: Any) -> dict[str, set[str]]:
+    """Sheet name -> the cells whose value is a count or a difference of counts: the
+    count inputs, the count totals and the check cells of rules over counts only."""
+    from nianbao.spec.model import COUNT
+
+    form = layout.form
+    is_count = {fid: f.kind == COUNT for fid, f in form.fields.items()}
+    count_rules = {i.id for i in form.instances
+                   if all(is_count.get(r.field) for r in i.comparison.refs)}
+    out: dict[str, set[str]] = {}
+    for fid, cell in layout.inputs.items():
+        if is_count[fid]:
+            out.setdefault(cell.area.sheet, set()).add(cell.area.a1)
+    for cell in layout.formulas:
+        if (cell.role == "computed" and is_count.get(cell.field or "")) or (
+                cell.role == "check" and cell.instance in count_rules):
+            out.setdefault(cell.area.sheet, set()).add(cell.area.a1)
+    return out
+
+
+def _scale(members: list[tuple[zipfile.ZipInfo, bytes]], cells: dict[str, set[str]],
+           factor: int) -> list[tuple[zipfile.ZipInfo, bytes]]:
+    """The package with the whole-number value of each of `cells` multiplied by `factor`."""
+    import re
+    from xml.etree.ElementTree import fromstring
+
+    parts = dict((info.filename, data) for info, data in members)
+    rels = {r.get("Id"): r.get("Target") for r in fromstring(parts["xl/_rels/workbook.xml.rels"])}
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    rid = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    part_of = {s.get("name"): "xl/" + rels[s.get(rid)].removeprefix("/xl/")
+               for s in fromstring(parts["xl/workbook.xml"]).iter(f"{main}sheet")}
+    # a cell that is not empty, its attributes, what it holds before its value, the value
+    pattern = re.compile(rb'(<c r="([A-Z]+[0-9]+)"([^>]*)(?<!/)>((?:(?!</c>|<c ).)*?)<v>)'
+                         rb'(-?[0-9]+)(</v></c>)', re.S)
+
+    def scaled(m: re.Match[bytes], refs: set[bytes]) -> bytes:
+        numeric = b' t="' not in m.group(3) or b' t="n"' in m.group(3)
+        if m.group(2) not in refs or not numeric:
+            return m.group(0)
+        return m.group(1) + str(int(m.group(5)) * factor).encode() + m.group(6)
+
+    out = []
+    for info, data in members:
+        refs = {ref.encode() for sheet, found in cells.items() if part_of.get(sheet) ==
+                info.filename for ref in found}
+        if refs:
+            data = pattern.sub(lambda m, refs=refs: scaled(m, refs), data)
+        out.append((info, data))
+    return out
 
 
 def _members(data: bytes) -> list[tuple[zipfile.ZipInfo, bytes]]:
