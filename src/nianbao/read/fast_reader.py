@@ -10,9 +10,11 @@ should call.
 Worksheets and shared strings written the way Excel, WPS, LibreOffice and xlsxwriter write
 them are read by a byte scan (compiled regular expressions over the cell data, see "the byte
 scan" below), and what surrounds the cell data, the same in every return of a template, is
-parsed once and remembered; any part the scan does not positively recognise as plain, and
-any part on which it meets anything unexpected, is read by the C parser behind
-`xml.etree.ElementTree` (XMLPullParser, elements cleared as they are used) from scratch:
+parsed once and remembered, as are shared strings and plain formula cells already met (the
+template's labels, and totals and checks whose result repeats), by their exact text and
+context; any part the scan does not positively recognise as plain, and any part on which it
+meets anything unexpected, is read by the C parser behind `xml.etree.ElementTree`
+(XMLPullParser, elements cleared as they are used) from scratch:
 the result, or the exception, is the same either way (tests/test_fast_reader.py compares
 both paths with openpyxl).
 
