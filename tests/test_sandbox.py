@@ -56,9 +56,7 @@ def test_a_dying_child_fails_its_item_and_the_chunk_is_retried(jobs: int) -> Non
 
 def test_an_overrun_deadline_fails_its_item_and_the_batch_goes_on() -> None:
     items = [("ok", 1), ("sleep", 30), ("ok", 2)]
-    started = time.monotonic()
     out = _run(items, jobs=2, limits=Limits(timeout=0.5), chunk=1)
-    assert time.monotonic() - started < 20
     assert out[0] == 2 and out[2] == 4
     assert isinstance(out[1], Failure) and out[1].kind == "timeout"
 

@@ -156,12 +156,12 @@ class FeedbackWriter:
             styles += [writer.input_style(cell, fid) for fid, cell in layout.inputs.items()]
         self.input_styles = list(dict.fromkeys(styles))
         self.comment_at = _comment_places(layout)
-        empty_opts, empty = self._reference({}, {}, _probe_issues(0))
+        empty_opts, empty = self._reference({}, {}, _probe_issues(layout, 0))
         all_marks = {fid: _PROBE_MARK.format(i) for i, fid in enumerate(self.comment_at)}
         full_opts, full = self._reference(_probe_values(layout, 0), all_marks,
-                                          _probe_issues(1))
-        self.references = [(empty_opts, _probe_issues(0), empty),
-                           (full_opts, _probe_issues(1), full)]
+                                          _probe_issues(layout, 1))
+        self.references = [(empty_opts, _probe_issues(layout, 0), empty),
+                           (full_opts, _probe_issues(layout, 1), full)]
         a, b = dict(_read_zip(empty)), dict(_read_zip(full))
         self.order = [name for name, _ in _read_zip(full)]
         self.meta_keys = list(meta_values(layout, empty_opts))
@@ -342,7 +342,7 @@ class FeedbackWriter:
         places = list(self.comment_at)
         marks = {fid: text for fid, text in zip(places[::3], _PROBE_TEXTS * len(places),
                                                 strict=False)}
-        issues = _probe_issues(2)
+        issues = _probe_issues(self.layout, 2)
         opts, data = self._reference(values, marks, issues, {
             "unit.code": "330599-003 <&>", "unit.name": "单位 \"A&B\" ", "year": 2022})
         for ref_opts, ref_issues, ref in [*self.references, (opts, issues, data)]:
@@ -599,14 +599,18 @@ def _probe_values(layout: Layout, variant: int) -> dict[str, Any]:
     return out
 
 
-def _probe_issues(variant: int) -> IssueList:
-    """A 问题清单 with one linked finding (variant 0, 1) or a mixed list (2)."""
-    rows = [IssueRow(1, "错误", "'依申请公开'!D7", "依申请公开!D7", "R1 规则", "问题" * variant,
-                     "", 30)]
+def _probe_issues(layout: Layout, variant: int) -> IssueList:
+    """A 问题清单 with one linked finding (variant 0, 1) or a mixed list (2), linked to
+    input cells of the layout."""
+    first, last = (c.area for c in (next(iter(layout.inputs.values())),
+                                    list(layout.inputs.values())[-1]))
+    rows = [IssueRow(1, "错误", f"'{first.sheet}'!{first.a1}", f"{first.sheet}!{first.a1}",
+                     "R1 规则", "问题" * variant, "", 30)]
     if variant == 2:
         rows += [IssueRow(2, "提醒", None, "整个文件", "说明 <&>", " 消息\n第二行 " * 40, "12件",
                           180),
-                 IssueRow(3, "提醒", "'主动公开'!B10", "主动公开!B10", "R8", "负数", "-3", 45)]
+                 IssueRow(3, "提醒", f"'{last.sheet}'!{last.a1}", f"{last.sheet}!{last.a1}",
+                          "R8", "负数", "-3", 45)]
     return IssueList(f"摘要 {variant} <&>", tuple(rows))
 
 
