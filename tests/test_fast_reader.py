@@ -1498,6 +1498,50 @@ def test_remembered_strings_agree(small: bytes, how: str,
                  scanned=False)
 
 
+def test_remembered_rows_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row seen in two returns is taken from memory in the third, with that return's own
+    shared strings, styles and epoch; rows that cannot be read on their own (unnumbered,
+    shared formulas, cells out of order) make the sheet scanned at once. All read as
+    openpyxl reads them."""
+    monkeypatch.setattr(fast_reader, "_ROWS", {})
+    monkeypatch.setattr(fast_reader, "_ROWS_SEEN", set())
+    calls: Counter[str] = Counter()
+    original = fast_reader._Workbook.scan_tokens
+
+    def counted(self: Any, content: str, prefixes: frozenset[str],
+                holes: list[Any] | None = None) -> Any:
+        calls["whole" if holes is None else "row"] += 1
+        return original(self, content, prefixes, holes)
+
+    monkeypatch.setattr(fast_reader._Workbook, "scan_tokens", counted)
+    first = assert_agree(small, scanned=True)
+    assert calls["row"] > 0 and not calls["whole"]
+    assert not any(fast_reader._ROWS.values())  # seen once: remembered by hash only
+    assert_agree(small, scanned=True)
+    assert any(fast_reader._ROWS.values())
+    calls.clear()
+    assert snapshot(assert_agree(small, scanned=True)) == snapshot(first)  # type: ignore[arg-type]
+    assert calls == {}, calls  # every row from memory
+    strings = changed(small, ("合并".encode(), "已合并".encode()), part=STRINGS)
+    book = assert_agree(strings, scanned=True)
+    assert book is not None and cell_at(book, "数据", "B1").value == "已合并"  # type: ignore[union-attr]
+    assert calls == {}, calls  # the same rows, this return's strings
+    for variant in (rezip(set_workbook_pr(members_of(small), date1904="1")),
+                    changed(small, (b'formatCode="yyyy-mm-dd"', b'formatCode="0.00"'),
+                            part="xl/styles.xml")):
+        calls.clear()
+        book = assert_agree(variant, scanned=True)
+        assert calls["row"] > 0, calls  # another epoch or styles: read again
+    unnumbered = rewrite(small, "no_refs")
+    shared = rewrite(small, "shared_formulas")
+    unordered = changed(small, (b'<c r="A2">', b'<c r="Z9">'))
+    for variant in (unnumbered, shared, unordered):
+        for _ in range(3):
+            calls.clear()
+            assert_agree(variant, scanned=True)
+            assert calls["whole"] >= 1, calls  # (per sheet so read)
+
+
 def test_usual_writers_are_scanned(rendered: dict[str, bytes]) -> None:
     """Every part of what xlsxwriter writes (our templates) and of the LibreOffice-saved
     sample returns takes the scan, and so do the rewritings that keep the markup plain."""

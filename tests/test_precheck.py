@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from nianbao.findings import CATALOGUE, Severity
 from nianbao.read.precheck import KINDS, Limits, Precheck, precheck_bytes, precheck_file
-from tests.badfiles import EXPECTED, build_corpus, read_members, rezip, sample_xlsx
+from tests.badfiles import (
+    EXPECTED,
+    _corrupt_member_crc,
+    build_corpus,
+    read_members,
+    rezip,
+    sample_xlsx,
+)
 
 GOOD = sample_xlsx()
 MB = 1024 * 1024
@@ -321,6 +328,36 @@ def test_ok_verdict_keeps_the_xml_members_it_inflated():
     assert set(result.inflated) == wanted
     assert "inflated" not in repr(result)  # (no member bytes in a printed verdict)
     assert result == Precheck(True, "xlsx", [], result.members)  # (not part of the verdict)
+
+
+def test_members_seen_before_are_not_inflated_again(monkeypatch):
+    """A small member with the compressed bytes, size and CRC of one scanned before is taken
+    from memory with its verdict; one whose CRC differs is inflated and found corrupt, and a
+    DTD is found in a member seen before as in a new one."""
+    from nianbao.read import precheck
+
+    monkeypatch.setattr(precheck, "_SCANNED", {})
+    inflated: list[str] = []
+    original = precheck._small_member
+
+    def counted(data, info, start):
+        inflated.append(info.filename)
+        return original(data, info, start)
+
+    monkeypatch.setattr(precheck, "_small_member", counted)
+    first = precheck_bytes(GOOD, "good.xlsx")
+    assert inflated
+    inflated.clear()
+    again = precheck_bytes(GOOD, "good.xlsx")
+    assert inflated == [] and again == first and again.inflated == first.inflated
+    broken = precheck_bytes(_corrupt_member_crc(GOOD, "xl/styles.xml"), "crc.xlsx")
+    assert (broken.kind, codes(broken)) == ("corrupt", ["FILE_CORRUPT"])
+    assert inflated == ["xl/styles.xml"]  # (the members before it: from memory)
+    dtd = rezip(read_members(GOOD), replace={"xl/styles.xml": b'<?xml version="1.0"?>'
+                                             b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>"})
+    for _ in range(2):
+        found = precheck_bytes(dtd, "dtd.xlsx")
+        assert (found.kind, codes(found)) == ("dtd", ["FILE_DTD"])
 
 
 def test_rejected_verdict_keeps_nothing(corpus):

@@ -270,6 +270,35 @@ def test_any_perturbation_gives_one_finding_per_broken_instance(form, layout, va
     assert_matches_oracle(form, layout, values)
 
 
+_OTHER = st.one_of(st.none(), st.text(max_size=3), st.booleans())
+_FLOATS = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.just(-0.0))
+_DECIMALS = st.decimals(allow_nan=False, allow_infinity=False, places=3)
+_NUMBERS = [st.one_of(st.integers(-10**15, 10**15), _OTHER), st.one_of(_FLOATS, _OTHER),
+            st.one_of(_DECIMALS, st.integers(-10**6, 10**6), _OTHER),
+            st.one_of(_FLOATS, _DECIMALS, _OTHER)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_NUMBERS).flatmap(
+    lambda numbers: st.dictionaries(st.sampled_from(FIELD_IDS), numbers, max_size=60)))
+def test_compiled_sides_are_the_term_by_term_sums(form, values):
+    """The rules compiled into one function give exactly what summing each side term by
+    term gives, type and float rounding included; floats beside Decimals one by one."""
+    from nianbao.rules.evaluate import current_sides, instance_sides, numbers, plan
+
+    p = plan(form)
+    nums = numbers(values)
+    try:
+        p.current(nums)
+    except TypeError:  # (only floats meeting Decimals)
+        assert {type(v) for v in nums.values()} >= {float, Decimal}
+    compiled = current_sides(p, nums)
+    assert list(compiled) == list(p.sides)
+    for instance, (lhs, rhs) in compiled.items():
+        want = instance_sides(p, instance, nums)
+        assert (repr(lhs), repr(rhs)) == (repr(want[0]), repr(want[1])), instance
+
+
 # --- cross-year rules -------------------------------------------------------------------------
 
 

@@ -449,7 +449,75 @@ class _Workbook:
                    ) -> tuple[dict[tuple[int, int], RawCell], bool]:
         """The cells of the cell data (the text inside sheetData), each token interpreted
         as `parse_worksheet` interprets the element; (cells, whether in order)."""
+        found = self.scan_rows(content, prefixes)
+        if found is not None:
+            return found, True
+        cells, ordered, _, _ = self.scan_tokens(content, prefixes)
+        return cells, ordered
+
+    def scan_rows(self, content: str, prefixes: frozenset[str]
+                  ) -> dict[tuple[int, int], RawCell] | None:
+        """The cells of the cell data read row by row, a row seen in two earlier returns of
+        the same styles and namespaces taken from memory (see "rows remembered" below);
+        None where rows cannot be read on their own (then the whole is scanned at once)."""
+        pieces = content.split("</row>")
+        if pieces.pop() or len(pieces) > _ROWS_PER_SHEET:  # (content has no white space
+            return None                                   # at its end)
+        context = (prefixes, self.n_styles, self.date_styles, self.timedelta_styles,
+                   self.epoch)
+        known = _ROWS.get(context)
+        if known is None or len(known) >= _ROWS_KEPT:
+            if len(_ROWS) >= 16:
+                _ROWS.clear()
+            known = _ROWS[context] = {}
+        seen = _ROWS_SEEN
+        if len(seen) >= _CACHE_MAX:
+            seen.clear()
         cells: dict[tuple[int, int], RawCell] = {}
+        strings, str_cells, new_cell = self.strings, _STR_CELLS, RawCell
+        last_key = (-(1 << 62), 0)
+        limit = MAX_CELLS - self.count
+        for piece in pieces:
+            row = known.get(piece)
+            if row is None:
+                holes: list[tuple[tuple[int, int], int]] = []
+                row_cells, ordered, free, keep = self.scan_tokens(piece + "</row>", prefixes,
+                                                                  holes)
+                if not (free and ordered):
+                    return None
+                row = (row_cells, tuple(holes), next(iter(row_cells), None),
+                       next(reversed(row_cells), None))
+                if keep and len(piece) <= _REMEMBERED_CHARS:
+                    sighting = hash(piece)
+                    if sighting in seen:
+                        known[piece] = row
+                    else:
+                        seen.add(sighting)
+            row_cells, holes_of, first, last = row
+            if first is None:
+                continue
+            if first <= last_key:
+                return None
+            last_key = last
+            cells.update(row_cells)
+            for key, index in holes_of:  # this return's shared strings
+                value = strings[index]
+                cell = str_cells.get(value)
+                if cell is None:
+                    cell = new_cell(value)
+                cells[key] = cell
+            if len(cells) > limit:
+                raise _NotPlain("too many cells")  # (iterparse raises TooManyCells)
+        return cells
+
+    def scan_tokens(self, content: str, prefixes: frozenset[str],
+                    holes: list[tuple[tuple[int, int], int]] | None = None
+                    ) -> tuple[dict[tuple[int, int], RawCell], bool, bool, bool]:
+        """The cells of the cell data, token by token; (cells, whether in order, whether
+        free of what went before: every row numbered and no shared formula, whether
+        another return may reuse them: free, and no shared string but in `holes`)."""
+        cells: dict[tuple[int, int], RawCell] = {}
+        free = keep = True
         strings, epoch = self.strings, self.epoch
         n_styles, dates, timedeltas = self.n_styles, self.date_styles, self.timedelta_styles
         style_flags: dict[str, int] = {}
@@ -497,6 +565,7 @@ class _Workbook:
                             row_counter = int(real)
                     else:
                         row_counter += 1
+                        free = False
                     if "s" in attrib:
                         _style_index(attrib["s"], n_styles)
                     col = 0
@@ -534,7 +603,10 @@ class _Workbook:
                 if "\r" in v_text:
                     v_text = _text_value(v_text)
                 if t == "s":
-                    value = strings[int(v_text)]
+                    index = int(v_text)
+                    value = strings[index]
+                    if holes is not None:
+                        holes.append((key, index))
                     cell = str_cells.get(value)  # cells are immutable: one for each string
                     if cell is None:
                         cell = new_cell(value)
@@ -621,7 +693,14 @@ class _Workbook:
                         attributes(t_attrs, prefixes)
                     if inline is None:
                         inline = _text_value(t_body)
-            value = inline if t == "inlineStr" else _typed(t, v or None, strings, flag, epoch)
+            if t == "inlineStr":
+                value = inline
+            else:
+                value = _typed(t, v or None, strings, flag, epoch)
+                if t == "s":
+                    keep = False
+            if f_kind == "shared":
+                free = False
             if f_text is not None:
                 cell = new_cell(value, _formula_text(f_kind, f_index, f_ref, f_text, ref,
                                                      shared))
@@ -635,7 +714,7 @@ class _Workbook:
                 pop(key, None)
         if in_row:
             raise _NotPlain("a row without its end")
-        return cells, ordered
+        return cells, ordered, free, keep and free
 
     def parse_worksheet(self, raw: bytes) -> _SheetParts:
         """A worksheet read with iterparse, element by element: any worksheet."""
@@ -1198,6 +1277,21 @@ _FORMULA_CELLS: dict[tuple[str, str, frozenset[str]], RawCell] = {}  # (t, child
 _RICH: dict[tuple[bytes, str], str] = {}  # (root start tag, <si>) -> its text: rich labels
 _KNOWN_STRINGS: dict[tuple[bytes, str], str] = {}  # (root start tag, <si> but its end) -> text
 _RUNS: dict[str, tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]] = {}
+
+# Rows remembered. Most rows of a return are the same text in every return of its template
+# (labels, totals of zeros, rows left at 0). The cell data is split at each "</row>" (no
+# token but the unaccepted rest can hold one, so each piece is tokenised as in the whole),
+# and a piece is read on its own: the result is the whole scan's where every row is
+# numbered, no formula is shared and the cells are in order (else the whole is scanned at
+# once). A piece seen in two returns is remembered with its cells, keyed by its text under
+# the return's namespaces, styles and epoch; its shared strings are looked up in each
+# return's own table. Pieces seen once are remembered only by their hash.
+_Row = tuple[dict[tuple[int, int], RawCell], tuple[tuple[tuple[int, int], int], ...],
+             tuple[int, int] | None, tuple[int, int] | None]
+_ROWS: dict[tuple[Any, ...], dict[str, _Row]] = {}
+_ROWS_SEEN: set[int] = set()
+_ROWS_KEPT = 8192  # pieces of at most _REMEMBERED_CHARS each, per context
+_ROWS_PER_SHEET = 4096  # sheets with more rows are scanned at once
 
 
 def _empty_run(run: str) -> tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]:

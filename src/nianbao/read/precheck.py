@@ -127,6 +127,11 @@ _KEEP_BYTES = 8 * MB
 _NOT_KEPT = ("docprops/", "xl/theme/", "xl/drawings/", "xl/charts/", "xl/media/", "customxml/",
              "xl/printersettings/", "xl/externallinks/", "xl/comments", "xl/threadedcomments/",
              "xl/persons/", "xl/embeddings/", "xl/activex/", "xl/ctrlprops/")
+# Small XML members scanned, by (compressed bytes, method, size, CRC, whether macros are
+# looked for): (problem, macros, content). Bounded in bytes held.
+_SCANNED: dict[tuple[bytes, int, int, int, bool], tuple[str | None, bool, bytes]] = {}
+_SCANNED_BYTES = 0
+_SCANNED_MAX = 32 * MB
 _USUAL_DECLARATION = (  # what Excel, WPS, LibreOffice and xlsxwriter write
     b'<?xml version="1.0" encoding="UTF-8"', b"<?xml version='1.0' encoding='UTF-8'",
     b'<?xml version="1.0" encoding="utf-8"',
@@ -585,10 +590,25 @@ def _scan_member(
     data: bytes, info: zipfile.ZipInfo, start: int, xml_named: bool, find_macros: bool
 ) -> tuple[str | None, bool, bytes | None]:
     """Scan one member; a small XML member is inflated in one step (and returned, CRC
-    checked), others in chunks (None: never held whole)."""
+    checked), others in chunks (None: never held whole).
+
+    A small member whose compressed bytes, method, size and CRC are those of one scanned
+    before (most parts of a template's returns: styles, relationships, unfilled sheets) has
+    the same content and verdict: both are taken from memory, not inflated again."""
+    global _SCANNED_BYTES
     if xml_named and info.file_size <= _CHUNK and info.compress_size <= _NEXT_INPUT:
-        content = _small_member(data, info, start)
-        return (*_scan_chunks(content, iter(()), xml_named, find_macros), content)
+        packed = data[start : start + info.compress_size]
+        key = (packed, info.compress_type, info.file_size, info.CRC, find_macros)
+        found = _SCANNED.get(key)
+        if found is None:
+            content = _small_member(packed, info, 0)
+            found = (*_scan_chunks(content, iter(()), xml_named, find_macros), content)
+            _SCANNED_BYTES += len(packed) + len(content)
+            if _SCANNED_BYTES > _SCANNED_MAX:
+                _SCANNED.clear()
+                _SCANNED_BYTES = len(packed) + len(content)
+            _SCANNED[key] = found
+        return found
     chunks = _member_chunks(data, info, start)
     try:
         return (*_scan_chunks(next(chunks, b""), chunks, xml_named, find_macros), None)

@@ -7,6 +7,7 @@ with the recomputation is reported on its own.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,14 @@ from nianbao.findings import Finding, Severity, make
 from nianbao.read.normalise import MAX_COUNT, NA, normalise
 from nianbao.read.rawbook import RawCell, RawWorkbook
 from nianbao.rules.evaluate import field_values, sheet_values
-from nianbao.spec.layout import META_SHEET, FormulaCell, Layout, layout_for
+from nianbao.spec.layout import (
+    META_SHEET,
+    FormulaCell,
+    InputCell,
+    LabelCell,
+    Layout,
+    layout_for,
+)
 from nianbao.spec.model import COUNT, NUMERIC_KINDS, Form
 
 FormLookup = Callable[[str], Form | None]
@@ -103,12 +111,47 @@ def read_submission(book: RawWorkbook, file: str, forms: FormLookup,
 
 _BLANK = RawCell()  # what an absent cell reads as (cells are immutable: one for all)
 _NO_CELLS: dict[tuple[int, int], RawCell] = {}  # an absent sheet's cells (never changed)
+_Key = tuple[int, int]
+_FAST_COUNT, _FAST_NUMBER = 1, 2  # inputs whose whole-number value needs no normalising
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The cells the reader compares and reads, in the layout's order, in runs of one sheet
+    (made once per layout): each with its key in the sheet's cells."""
+
+    labels: tuple[tuple[str, tuple[tuple[_Key, str, str, LabelCell], ...]], ...]
+    formulas: tuple[tuple[str, tuple[tuple[_Key, FormulaCell], ...]], ...]
+    inputs: tuple[tuple[str, tuple[tuple[_Key, str, InputCell, int], ...]], ...]
+    numeric: tuple[tuple[str, str], ...]  # (field, sheet) of every numeric input
+
+
+def _runs(items: list[tuple[str, Any]]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    return tuple((sheet, tuple(item for _, item in run))
+                 for sheet, run in itertools.groupby(items, key=lambda pair: pair[0]))
+
+
+def _plan(layout: Layout) -> _Plan:
+    def fast(cell: InputCell) -> int:
+        if cell.kind not in NUMERIC_KINDS:
+            return 0
+        return _FAST_COUNT if cell.kind == COUNT else _FAST_NUMBER
+
+    return _Plan(
+        _runs([(c.area.sheet, ((c.area.row, c.area.col), c.text, _squash(c.text), c))
+               for c in layout.labels if c.verify]),
+        _runs([(c.area.sheet, ((c.area.row, c.area.col), c)) for c in layout.formulas]),
+        _runs([(c.area.sheet, ((c.area.row, c.area.col), fid, c, fast(c)))
+               for fid, c in layout.inputs.items()]),
+        tuple((fid, c.area.sheet) for fid, c in layout.inputs.items()
+              if layout.form.fields[fid].numeric))
 
 
 class _Reader:
     def __init__(self, sub: Submission, book: RawWorkbook, layout: Layout) -> None:
         self.sub, self.book, self.layout, self.form = sub, book, layout, layout.form
         self.missing_sheets = {s.name for s in layout.sheets if s.name not in book.cells}
+        self.plan = layout.derived("reader", _plan)
 
     def add(self, code: str, **kw: Any) -> None:
         self.sub.findings.append(make(code, file=self.sub.file, **kw))
@@ -128,84 +171,96 @@ class _Reader:
         self.cached(intact)
 
     def labels(self) -> None:
-        sheet_cells = self.book.cells.get
-        for label in self.layout.labels:
-            a = label.area
-            if not label.verify or a.sheet in self.missing_sheets:
+        for sheet, labels in self.plan.labels:
+            if sheet in self.missing_sheets:
                 continue
-            found = sheet_cells(a.sheet, _NO_CELLS).get((a.row, a.col), _BLANK)
-            text = "" if found.value is None else str(found.value)
-            if found.formula is not None or _squash(text) != _squash(label.text):
-                self.add("LABEL_CHANGED", sheet=a.sheet, cell=a.a1, expected=label.text,
-                         found=_shown(found))
+            cells = self.book.cells[sheet]
+            for key, expected, squashed, label in labels:
+                found = cells.get(key, _BLANK)
+                if found.value == expected and found.formula is None:
+                    continue  # (the usual case: the very text)
+                text = "" if found.value is None else str(found.value)
+                if found.formula is not None or _squash(text) != squashed:
+                    self.add("LABEL_CHANGED", sheet=sheet, cell=label.area.a1,
+                             expected=expected, found=_shown(found))
 
     def formulas(self) -> list[tuple[FormulaCell, RawCell]]:
         """Compare every formula; a computed field whose formula is gone keeps the constant
         found there (the filler overwrote it), and totals depending on it use it."""
         intact = []
-        sheet_cells = self.book.cells.get
-        for cell in self.layout.formulas:
-            a = cell.area
-            if a.sheet in self.missing_sheets:
+        for sheet, formulas in self.plan.formulas:
+            if sheet in self.missing_sheets:
                 continue
-            found = sheet_cells(a.sheet, _NO_CELLS).get((a.row, a.col), _BLANK)
-            if found.formula is not None and (found.formula == cell.excel
-                                              or same_formula(found.formula, cell.excel)):
-                intact.append((cell, found))
-                continue
-            field_id = cell.field
-            self.add("FORMULA_CHANGED", sheet=a.sheet, cell=a.a1, field=field_id,
-                     expected="=" + cell.excel, found=_shown(found))
-            if field_id is not None:
-                self.sub.overwritten.add(field_id)
-                raw = found.value
-                self.sub.raw[field_id] = raw
-                self.sub.values[field_id] = normalise(raw, self.form.fields[field_id].kind).value
+            cells = self.book.cells[sheet]
+            for key, cell in formulas:
+                found = cells.get(key, _BLANK)
+                formula = found.formula
+                if formula is not None and (formula == cell.excel
+                                            or same_formula(formula, cell.excel)):
+                    intact.append((cell, found))
+                    continue
+                self.formula_changed(cell, found)
         return intact
 
+    def formula_changed(self, cell: FormulaCell, found: RawCell) -> None:
+        a = cell.area
+        field_id = cell.field
+        self.add("FORMULA_CHANGED", sheet=a.sheet, cell=a.a1, field=field_id,
+                 expected="=" + cell.excel, found=_shown(found))
+        if field_id is not None:
+            self.sub.overwritten.add(field_id)
+            raw = found.value
+            self.sub.raw[field_id] = raw
+            self.sub.values[field_id] = normalise(raw, self.form.fields[field_id].kind).value
+
     def inputs(self) -> None:
+        values, raws = self.sub.values, self.sub.raw
+        for sheet, inputs in self.plan.inputs:
+            if sheet in self.missing_sheets:
+                for _, fid, _, _ in inputs:
+                    values[fid] = None
+                continue
+            cells = self.book.cells[sheet]
+            for key, fid, cell, fast in inputs:
+                found = cells.get(key, _BLANK)
+                raw = raws[fid] = found.value
+                if fast and type(raw) is int and found.formula is None \
+                        and 0 <= raw <= MAX_COUNT:
+                    # the usual case, a count typed as a number: nothing to normalise or report
+                    values[fid] = raw if fast == _FAST_COUNT else Decimal(raw)
+                    continue
+                self.input(fid, cell, found)
+
+    def input(self, fid: str, cell: InputCell, found: RawCell) -> None:
+        """One input that is not a plain whole number: normalised, what is wrong reported."""
         rule = self.form.value_rule
         rule_id, rule_text = (rule.id, rule.text) if rule else (None, "")
-        sheet_cells = self.book.cells.get
-        for fid, cell in self.layout.inputs.items():
-            a = cell.area
-            if a.sheet in self.missing_sheets:
-                self.sub.values[fid] = None
-                continue
-            found = sheet_cells(a.sheet, _NO_CELLS).get((a.row, a.col), _BLANK)
-            raw = found.value
-            self.sub.raw[fid] = raw
-            if type(raw) is int and found.formula is None and cell.kind in NUMERIC_KINDS \
-                    and 0 <= raw <= MAX_COUNT:
-                # the usual case, a count typed as a number: nothing to normalise or report
-                self.sub.values[fid] = raw if cell.kind == COUNT else Decimal(raw)
-                continue
-            f = self.form.fields[fid]
-            where = {"sheet": a.sheet, "cell": a.a1, "field": fid, "label": f.label}
-            if found.formula is not None:
-                picture = "DISPIMG" in found.formula.upper()
-                self.add("VALUE_PICTURE" if picture else "VALUE_FORMULA", rule=rule_id,
-                         found="=" + found.formula, **where)
-                result = normalise(raw, f.kind, f.not_applicable)
-                self.sub.values[fid] = result.value if result.code is None else None
-                continue
+        a, raw = cell.area, found.value
+        f = self.form.fields[fid]
+        where = {"sheet": a.sheet, "cell": a.a1, "field": fid, "label": f.label}
+        if found.formula is not None:
+            picture = "DISPIMG" in found.formula.upper()
+            self.add("VALUE_PICTURE" if picture else "VALUE_FORMULA", rule=rule_id,
+                     found="=" + found.formula, **where)
             result = normalise(raw, f.kind, f.not_applicable)
-            self.sub.values[fid] = result.value
-            if result.code is None or fid in IDENTITY_FIELDS:
-                continue
-            if result.code == "TEXT_BLANK" and not f.required and fid.startswith("note."):
-                continue
-            value_rule = result.code.startswith("VALUE_") and result.code not in (
-                "VALUE_BLANK", "VALUE_NORMALISED", "VALUE_NOT_APPLICABLE")
-            self.add(result.code, rule=rule_id if value_rule else None, rule_text=rule_text,
-                     found=_shown(found), value=_display(result.value), detail=result.detail,
-                     **where)
+            self.sub.values[fid] = result.value if result.code is None else None
+            return
+        result = normalise(raw, f.kind, f.not_applicable)
+        self.sub.values[fid] = result.value
+        if result.code is None or fid in IDENTITY_FIELDS:
+            return
+        if result.code == "TEXT_BLANK" and not f.required and fid.startswith("note."):
+            return
+        value_rule = result.code.startswith("VALUE_") and result.code not in (
+            "VALUE_BLANK", "VALUE_NORMALISED", "VALUE_NOT_APPLICABLE")
+        self.add(result.code, rule=rule_id if value_rule else None, rule_text=rule_text,
+                 found=_shown(found), value=_display(result.value), detail=result.detail,
+                 **where)
 
     def nothing_filled(self) -> None:
         """A template returned with not one figure in it is not a report (cell-by-cell
         blank warnings would only bury that)."""
-        numeric = [fid for fid, c in self.layout.inputs.items() if self.form.fields[fid].numeric
-                   and c.area.sheet not in self.missing_sheets]
+        numeric = [fid for fid, sheet in self.plan.numeric if sheet not in self.missing_sheets]
         if numeric and all(self.sub.raw.get(fid) is None for fid in numeric):
             self.add("NOTHING_FILLED", count=len(numeric))
 

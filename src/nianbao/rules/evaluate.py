@@ -8,7 +8,7 @@ only, so a blank or a text cell counts as 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -56,6 +56,40 @@ class Plan:
 
     computed: tuple[tuple[str, Terms, Number], ...]  # in dependency order
     sides: dict[str, Sides]                          # rule instance id -> its two sides
+    # every instance's sides without previous-year terms, in one compiled function
+    current: Callable[[Mapping[str, Number]], tuple[tuple[Number, Number], ...]]
+
+
+def _compile(sides: dict[str, Sides]) -> Callable[[Mapping[str, Number]],
+                                                  tuple[tuple[Number, Number], ...]]:
+    """Python source of `_sum` for every side, without previous-year terms, as one function:
+    the same additions in the same order (so the same results, floats included), without a
+    call per term. Field ids go in as literals (repr); constants by name."""
+    constants: dict[str, Number] = {}
+
+    def side(terms: Terms, constant: Number) -> str:
+        name = f"k{len(constants)}"
+        constants[name] = constant
+        total = f"{name} + (0{''.join(f' + g({f!r}, 0)' for f in terms.plus)})"
+        if terms.minus:
+            total = f"({total}) - (0{''.join(f' + g({f!r}, 0)' for f in terms.minus)})"
+        return f"(x if (x := {total}).__class__ is int else t(x))"
+
+    body = ",\n        ".join(f"({side(lt, lc)}, {side(rt, rc)})"
+                               for lt, lc, rt, rc in sides.values())
+    source = f"def current(n):\n    g = n.get\n    return (\n        {body},\n    )\n"
+    namespace: dict[str, Any] = {"t": _tidy_total, **constants}
+    exec(compile(source, "<rules>", "exec"), namespace)  # (our own plan: ids are literals)
+    return namespace["current"]  # type: ignore[no-any-return]
+
+
+def current_sides(p: Plan, nums: Mapping[str, Number]) -> dict[str, tuple[Number, Number]]:
+    """instance_sides of every instance without previous-year terms, at once; where floats
+    read from a file meet exact Decimals, one by one (see _sum)."""
+    try:
+        return dict(zip(p.sides, p.current(nums), strict=True))
+    except TypeError:
+        return {instance: instance_sides(p, instance, nums) for instance in p.sides}
 
 
 def _terms(side: Side) -> tuple[Terms, Number]:
@@ -82,7 +116,7 @@ def plan(form: Form) -> Plan:
     computed = tuple((fid, *_terms(form.definers[fid].comparison.rhs)) for fid in order)
     sides = {i.id: (*_terms(i.comparison.lhs), *_terms(i.comparison.rhs))
              for i in form.instances}
-    return Plan(computed, sides)  # type: ignore[arg-type]
+    return Plan(computed, sides, _compile(sides))  # type: ignore[arg-type]
 
 
 _NUMBER_TYPES = frozenset({int, float, Decimal})
@@ -121,15 +155,21 @@ def field_values(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
     A computed field present in `values` holds a constant (its formula was overwritten):
     it is kept as is, and totals that depend on it use it, as a spreadsheet would.
     """
+    return _completed(form, values)[0]
+
+
+def _completed(form: Form, values: Mapping[str, Any]) -> tuple[dict[str, Any],
+                                                                dict[str, Number]]:
+    """field_values, and what SUM() sees of them (numbers of the result)."""
     out = dict(values)
     computed = plan(form).computed
     if all(fid in values for fid, _, _ in computed):
-        return out  # already complete (a record read back, or totals as printed)
+        return out, numbers(out)  # already complete (a record read back, or as printed)
     nums = numbers(values)
     for fid, terms, constant in computed:
         if fid not in values:
             out[fid] = nums[fid] = _sum(terms, constant, nums)
-    return out
+    return out, nums
 
 
 def sides(form: Form, inst: RuleInstance, values: Mapping[str, Any],
@@ -200,15 +240,8 @@ class _SheetPlan:
     status_key: tuple[str, int, int]
 
 
-_SHEET_PLANS: dict[int, tuple[Layout, _SheetPlan]] = {}
-
-
 def _sheet_plan(layout: Layout) -> _SheetPlan:
-    """The formula cells of a layout grouped once for sheet_values (layouts are cached
-    and never change once built; the layout is kept so that its id stays its own)."""
-    found = _SHEET_PLANS.get(id(layout))
-    if found is not None and found[0] is layout:
-        return found[1]
+    """The formula cells of a layout grouped once for sheet_values."""
     tables = []
     for table in layout.form.tables:
         rects = tuple(tuple(cells) for _, cells in layout.input_rects(table.id))
@@ -218,25 +251,24 @@ def _sheet_plan(layout: Layout) -> _SheetPlan:
             layout.values[table.id].area.key,
             tuple((role, cell.area.key) for role, cell in layout.counts[table.id].items()),
             layout.table_status[table.id].area.key))
-    made = _SheetPlan(
+    return _SheetPlan(
         tuple((c.area.key, c.field) for c in layout.formulas  # type: ignore[misc]
               if c.role == "computed"),
         tuple((c.area.key, c.instance) for c in layout.formulas  # type: ignore[misc]
               if c.role == "check"),
         tuple(tables), layout.status.area.key)
-    _SHEET_PLANS[id(layout)] = (layout, made)
-    return made
 
 
 def sheet_values(layout: Layout, values: Mapping[str, Any]) -> dict[tuple[str, int, int], Any]:
     """The value of every formula cell, keyed by (sheet, row, col) of its top-left cell."""
     form = layout.form
-    sp = _sheet_plan(layout)
-    full = field_values(form, values)
-    nums, p = numbers(full), plan(form)
+    sp = layout.derived("sheet_values", _sheet_plan)
+    full, nums = _completed(form, values)
+    p = plan(form)
     out: dict[tuple[str, int, int], Any] = {key: full[fid] for key, fid in sp.computed}
+    found = current_sides(p, nums)
     for key, instance in sp.checks:
-        lhs, rhs = instance_sides(p, instance, nums)
+        lhs, rhs = found[instance]
         out[key] = _tidy(difference(lhs, rhs))
     totals = {"unbalanced": 0, "invalid": 0, "blank": 0}
     for t in sp.tables:

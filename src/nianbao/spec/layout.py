@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any, TypeVar
 
 from nianbao.cells import a1, a1_range, rectangles
 from nianbao.rules.expr import Ref, excel_side
 from nianbao.spec.model import COUNT, NUMERIC_KINDS, Block, Form, Header, RuleInstance, Table
+
+T = TypeVar("T")
 
 META_SHEET = "_meta"
 META_KEYS = ("form_id", "form_version", "fingerprint", "unit_code", "unit_name", "year",
@@ -124,6 +128,15 @@ class Layout:
     fingerprint: str = ""
     _rects: dict[str, list[tuple[str, list[InputCell]]]] = field(default_factory=dict,
                                                                  repr=False)
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def derived(self, name: str, make: Callable[[Layout], T]) -> T:
+        """What `make` derives from this layout (a reader's plan of its cells), made once:
+        a layout never changes once built."""
+        found = self._derived.get(name)
+        if found is None:
+            found = self._derived[name] = make(self)
+        return found  # type: ignore[no-any-return]
 
     def sheet(self, name: str) -> SheetSpec:
         return next(s for s in self.sheets if s.name == name)

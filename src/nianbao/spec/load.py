@@ -57,6 +57,13 @@ def templates_dir() -> Path:
     env = os.environ.get("NIANBAO_TEMPLATES")
     if env:
         return Path(env)
+    return _repository_templates()
+
+
+@cache
+def _repository_templates() -> Path:
+    # resolved once: collect asks for every file it checks, and resolving costs a system
+    # call for each folder of the path
     return Path(__file__).resolve().parents[3] / "templates"
 
 

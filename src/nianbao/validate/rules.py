@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from nianbao.findings import Finding, Severity, make
-from nianbao.rules.evaluate import difference, field_values, instance_sides, numbers, plan
+from nianbao.rules.evaluate import (
+    current_sides,
+    difference,
+    field_values,
+    instance_sides,
+    numbers,
+    plan,
+)
 from nianbao.rules.expr import Ref, Side, compress
 from nianbao.spec.layout import layout_for
 from nianbao.spec.model import Form, RuleInstance
@@ -20,12 +27,16 @@ def check_rules(form: Form, values: Mapping[str, Any], *, file: str | None = Non
     nums = numbers(field_values(form, values))
     prev = numbers(field_values(form, previous)) if previous is not None else None
     p = plan(form)
+    current = current_sides(p, nums) if not cross_year_only else {}
     findings = []
     for inst in form.instances:
         if (inst.rule.cross_year and prev is None) or (cross_year_only
                                                        and not inst.rule.cross_year):
             continue
-        lhs, rhs = instance_sides(p, inst.id, nums, prev)
+        if inst.rule.cross_year:
+            lhs, rhs = instance_sides(p, inst.id, nums, prev)
+        else:  # (no previous-year terms)
+            lhs, rhs = current[inst.id]
         if lhs != rhs:
             findings.append(unbalanced(form, inst, lhs, rhs, file))
     return findings
