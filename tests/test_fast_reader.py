@@ -41,7 +41,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904
 from openpyxl.worksheet.formula import ArrayFormula
 
 from nianbao.check import check_bytes
-from nianbao.read import fast_reader, openpyxl_reader
+from nianbao.read import fast_reader, openpyxl_reader, remembered_rows
 from nianbao.read.fast_reader import (
     MAIN_NS,
     StrictOOXML,
@@ -1486,8 +1486,10 @@ def test_remembered_strings_agree(small: bytes, how: str,
     time) and still read as openpyxl reads them; so is a part where one of them is followed
     by a string not seen before, and one where something else follows the last string."""
     monkeypatch.setattr(fast_reader, "_KNOWN_STRINGS", {})
+    monkeypatch.setattr(fast_reader, "_RICH", {})
     data = changed(small, *STRINGS_SCANNED[how], part=STRINGS)
     first = assert_agree(data, scanned=True)
+    assert_agree(data, scanned=True)  # (a rich string is remembered once it was parsed)
     remembered = dict(fast_reader._KNOWN_STRINGS)
     assert remembered
     assert snapshot(assert_agree(data, scanned=True)) == snapshot(first)  # type: ignore[arg-type]
@@ -1503,8 +1505,9 @@ def test_remembered_rows_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) ->
     shared strings, styles and epoch; rows that cannot be read on their own (unnumbered,
     shared formulas, cells out of order) make the sheet scanned at once. All read as
     openpyxl reads them."""
-    monkeypatch.setattr(fast_reader, "_ROWS", {})
-    monkeypatch.setattr(fast_reader, "_ROWS_SEEN", set())
+    monkeypatch.setattr(remembered_rows, "_ROWS", {})
+    monkeypatch.setattr(remembered_rows, "_PATTERNS", {})
+    monkeypatch.setattr(remembered_rows, "_SEEN", set())
     calls: Counter[str] = Counter()
     original = fast_reader._Workbook.scan_tokens
 
@@ -1516,9 +1519,9 @@ def test_remembered_rows_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(fast_reader._Workbook, "scan_tokens", counted)
     first = assert_agree(small, scanned=True)
     assert calls["row"] > 0 and not calls["whole"]
-    assert not any(fast_reader._ROWS.values())  # seen once: remembered by hash only
+    assert not any(remembered_rows._ROWS.values())  # seen once: remembered by hash only
     assert_agree(small, scanned=True)
-    assert any(fast_reader._ROWS.values())
+    assert any(remembered_rows._ROWS.values())
     calls.clear()
     assert snapshot(assert_agree(small, scanned=True)) == snapshot(first)  # type: ignore[arg-type]
     assert calls == {}, calls  # every row from memory
@@ -1540,6 +1543,104 @@ def test_remembered_rows_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) ->
             calls.clear()
             assert_agree(variant, scanned=True)
             assert calls["whole"] >= 1, calls  # (per sheet so read)
+
+
+def _numbers_book(seed: int) -> bytes:
+    """A return of one small template: labels and a unit's name (shared strings), whole
+    numbers, a negative one, a formula's result, a date, a boolean; the figures by `seed`."""
+    buf = io.BytesIO()
+    book = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = book.add_worksheet("数")
+    ws.write_string(0, 0, "名称")
+    ws.write_string(0, 1, f"单位{seed}")
+    ws.write_number(1, 0, seed)
+    ws.write_number(1, 1, seed * 7 - 3)
+    ws.write_formula(1, 2, "=A2+B2", None, seed * 8 - 3)
+    ws.write_number(2, 0, -seed)
+    ws.write_datetime(3, 0, datetime.datetime(2023, 1, 1) + datetime.timedelta(days=seed),
+                      book.add_format({"num_format": "yyyy-mm-dd"}))
+    ws.write_boolean(4, 0, seed % 2 == 0)
+    book.close()
+    return buf.getvalue()
+
+
+def test_rows_read_by_their_pattern_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row whose text, its whole numbers set aside, was seen in two returns is read by
+    putting the numbers in (numbers, shared strings, formulas' results); a number in a date
+    or a boolean cell gives its row no pattern; a number that does not fit (too long, a
+    string index out of range) sends the row to the scan. All read as openpyxl reads them."""
+    monkeypatch.setattr(remembered_rows, "_ROWS", {})
+    monkeypatch.setattr(remembered_rows, "_PATTERNS", {})
+    monkeypatch.setattr(remembered_rows, "_SEEN", set())
+    scanned: list[str] = []
+    original = fast_reader._Workbook.scan_tokens
+
+    def counted(self: Any, content: str, prefixes: frozenset[str],
+                holes: list[Any] | None = None) -> Any:
+        scanned.append(content)
+        return original(self, content, prefixes, holes)
+
+    monkeypatch.setattr(fast_reader._Workbook, "scan_tokens", counted)
+    for seed in range(1, 7):
+        scanned.clear()
+        book = assert_agree(_numbers_book(seed), scanned=True)
+        assert book is not None
+        assert cell_at(book, "数", "B1").value == f"单位{seed}"  # type: ignore[union-attr]
+        assert cell_at(book, "数", "C2").value == seed * 8 - 3  # type: ignore[union-attr]
+        if seed >= 3:  # each shape seen twice: only the date's row scanned, and the
+            # boolean's until its very text was seen twice (its value alternates)
+            assert [c[:10] for c in scanned] == ['<row r="4"'] + (
+                ['<row r="5"'] if seed < 5 else []), scanned
+    patterns = next(iter(remembered_rows._PATTERNS.values()))
+    assert sum(p is not None for p in patterns.values()) == 3
+    assert sum(p is None for p in patterns.values()) == 2
+    sheet = "xl/worksheets/sheet1.xml"
+    base = _numbers_book(6)
+    for old, new, plain in (
+            (b'<c r="A2"><v>6</v>', b'<c r="A2"><v>' + b"7" * 5000 + b"</v>", False),
+            (b'<c r="B1" t="s"><v>1</v>', b'<c r="B1" t="s"><v>99</v>', False),
+            (b'<c r="A2"><v>6</v>', b'<c r="A2"><v>0006</v>', True),
+            (b'<c r="A3"><v>-6</v>', b'<c r="A3"><v>-0</v>', True)):
+        assert_agree(changed(base, (old, new), part=sheet), scanned=plain)
+
+
+def test_remembered_sheets_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worksheet handed over (by the pre-check) as the very bytes object of earlier returns
+    is, the third time, its remembered cells with this return's shared strings; not under
+    other styles, and never one with hyperlinks. All read as openpyxl reads them."""
+    monkeypatch.setattr(remembered_rows, "_SHEETS", {})
+    monkeypatch.setattr(remembered_rows, "_SHEETS_SEEN", {})
+    scanned: Counter[int] = Counter()
+    original = fast_reader._Workbook.scan_worksheet
+
+    def counted(self: Any, raw: bytes) -> Any:
+        scanned[len(raw)] += 1
+        return original(self, raw)
+
+    monkeypatch.setattr(fast_reader._Workbook, "scan_worksheet", counted)
+
+    def read(data: bytes) -> RawWorkbook:
+        pre = precheck_bytes(data, "x.xlsx")
+        book = read_fast(data, pre.inflated, names=pre.members)
+        assert snapshot(book) == snapshot(read_openpyxl(data))
+        return book
+
+    members = members_of(small)
+    linked, plain = (len(member(members, f"xl/worksheets/sheet{i}.xml")) for i in (1, 2))
+    base = rezip(members)
+    for _ in range(3):
+        scanned.clear()
+        read(base)
+    assert scanned == {linked: 1}  # the sheet with a hyperlink read each time
+    other = rezip([(n, raw.replace("二".encode(), "三".encode())) for n, raw in members])
+    scanned.clear()
+    book = read(other)  # the same sheet, other strings
+    assert scanned == {linked: 1}
+    assert cell_at(book, "其他", "A1").value == "三"  # type: ignore[union-attr]
+    styled, _ = add_styles(members, ["0.00"])
+    scanned.clear()
+    read(rezip(styled))  # other styles: read again
+    assert scanned[plain] == 1
 
 
 def test_usual_writers_are_scanned(rendered: dict[str, bytes]) -> None:

@@ -12,9 +12,10 @@ them are read by a byte scan (compiled regular expressions over the cell data, s
 scan" below), and what surrounds the cell data, the same in every return of a template, is
 parsed once and remembered, as are shared strings and plain formula cells already met (the
 template's labels, and totals and checks whose result repeats), by their exact text and
-context; any part the scan does not positively recognise as plain, and any part on which it
-meets anything unexpected, is read by the C parser behind `xml.etree.ElementTree`
-(XMLPullParser, elements cleared as they are used) from scratch:
+context; rows are read one by one, those met before taken from memory (see
+remembered_rows.py); any part the scan does not positively recognise as plain, and any part
+on which it meets anything unexpected, is read by the C parser behind
+`xml.etree.ElementTree` (XMLPullParser, elements cleared as they are used) from scratch:
 the result, or the exception, is the same either way (tests/test_fast_reader.py compares
 both paths with openpyxl).
 
@@ -187,9 +188,10 @@ _DROP = frozenset(f"{{{MAIN_NS}}}{name}" for name in (
 
 _FEED = 1 << 20  # bytes fed to the parser at a time
 # What a worksheet read gives before merged ranges and hyperlinks are applied: the cells, the
-# merged ranges and hyperlinks (the last of each element, or None), whether cells are in order.
+# merged ranges and hyperlinks (the last of each element, or None), whether cells are in order
+# and, from the byte scan, where shared strings went (see remembered_rows.py).
 _SheetParts = tuple[dict[tuple[int, int], "RawCell"], "list[str] | None",
-                    "list[dict[str, str]] | None", bool]
+                    "list[dict[str, str]] | None", bool, "list[tuple[tuple[int, int], int]] | None"]
 _MERGE_WORK = 2_000_000  # cells looked at to apply merged ranges and hyperlinks, at most
 _INVALID_TITLE = re.compile(r"[\\*?:/\[\]]")  # openpyxl.workbook.child.INVALID_TITLE_REGEX
 _SHEET_STATES = frozenset({"visible", "hidden", "veryHidden"})
@@ -411,21 +413,27 @@ class _Workbook:
     # -- worksheets -------------------------------------------------------------------------
 
     def worksheet(self, part: str) -> dict[tuple[int, int], RawCell]:
+        from nianbao.read.remembered_rows import remember_sheet, remembered_sheet
+
         raw = self.member(part)
-        found = None
-        if len(raw) <= _SCAN_MAX:
-            try:
-                found = self.scan_worksheet(raw)
-            except Exception:  # whatever it is, iterparse meets it again and says what
-                found = None
-        if found is None:
-            found = self.parse_worksheet(raw)
-        cells, merges, links, ordered = found
-        if merges or links:
-            cells = _Sheet(self, part, cells, merges or [], links or []).finish()
-            ordered = ordered and not links  # merges only take cells away
-        if not ordered:
-            cells = dict(sorted(cells.items()))
+        cells = remembered_sheet(self, raw)
+        if cells is None:
+            found = None
+            if len(raw) <= _SCAN_MAX:
+                try:
+                    found = self.scan_worksheet(raw)
+                except Exception:  # whatever it is, iterparse meets it again and says what
+                    found = None
+            if found is None:
+                found = self.parse_worksheet(raw)
+            cells, merges, links, ordered, holes = found
+            if merges or links:
+                cells = _Sheet(self, part, cells, merges or [], links or []).finish()
+                ordered = ordered and not links  # merges only take cells away
+            if not ordered:
+                cells = dict(sorted(cells.items()))
+            if holes is not None and not links:
+                remember_sheet(self, raw, cells, holes)
         self.count += len(cells)
         if self.count > MAX_CELLS:
             raise TooManyCells(f"超过 {MAX_CELLS} 个单元格")
@@ -440,75 +448,25 @@ class _Workbook:
             raise _NotPlain("the cell data is not in the main namespace")
         for min_, style in first[2] + last[2]:
             _check_col(min_, style, self.n_styles)
-        cells, ordered = self.scan_cells(content, prefixes)
+        cells, ordered, holes = self.scan_cells(content, prefixes)
         merges = last[0] if last[0] is not None else first[0]
         links = last[1] if last[1] is not None else first[1]
-        return cells, merges, links, ordered
+        return cells, merges, links, ordered, holes
 
     def scan_cells(self, content: str, prefixes: frozenset[str]
-                   ) -> tuple[dict[tuple[int, int], RawCell], bool]:
+                   ) -> tuple[dict[tuple[int, int], RawCell], bool,
+                              list[tuple[tuple[int, int], int]] | None]:
         """The cells of the cell data (the text inside sheetData), each token interpreted
-        as `parse_worksheet` interprets the element; (cells, whether in order)."""
-        found = self.scan_rows(content, prefixes)
-        if found is not None:
-            return found, True
-        cells, ordered, _, _ = self.scan_tokens(content, prefixes)
-        return cells, ordered
+        as `parse_worksheet` interprets the element; (cells, whether in order, where shared
+        strings went or None). Row by row where every row can be read on its own
+        (remembered_rows.py), else all at once."""
+        from nianbao.read.remembered_rows import scan_rows  # (it builds on this module)
 
-    def scan_rows(self, content: str, prefixes: frozenset[str]
-                  ) -> dict[tuple[int, int], RawCell] | None:
-        """The cells of the cell data read row by row, a row seen in two earlier returns of
-        the same styles and namespaces taken from memory (see "rows remembered" below);
-        None where rows cannot be read on their own (then the whole is scanned at once)."""
-        pieces = content.split("</row>")
-        if pieces.pop() or len(pieces) > _ROWS_PER_SHEET:  # (content has no white space
-            return None                                   # at its end)
-        context = (prefixes, self.n_styles, self.date_styles, self.timedelta_styles,
-                   self.epoch)
-        known = _ROWS.get(context)
-        if known is None or len(known) >= _ROWS_KEPT:
-            if len(_ROWS) >= 16:
-                _ROWS.clear()
-            known = _ROWS[context] = {}
-        seen = _ROWS_SEEN
-        if len(seen) >= _CACHE_MAX:
-            seen.clear()
-        cells: dict[tuple[int, int], RawCell] = {}
-        strings, str_cells, new_cell = self.strings, _STR_CELLS, RawCell
-        last_key = (-(1 << 62), 0)
-        limit = MAX_CELLS - self.count
-        for piece in pieces:
-            row = known.get(piece)
-            if row is None:
-                holes: list[tuple[tuple[int, int], int]] = []
-                row_cells, ordered, free, keep = self.scan_tokens(piece + "</row>", prefixes,
-                                                                  holes)
-                if not (free and ordered):
-                    return None
-                row = (row_cells, tuple(holes), next(iter(row_cells), None),
-                       next(reversed(row_cells), None))
-                if keep and len(piece) <= _REMEMBERED_CHARS:
-                    sighting = hash(piece)
-                    if sighting in seen:
-                        known[piece] = row
-                    else:
-                        seen.add(sighting)
-            row_cells, holes_of, first, last = row
-            if first is None:
-                continue
-            if first <= last_key:
-                return None
-            last_key = last
-            cells.update(row_cells)
-            for key, index in holes_of:  # this return's shared strings
-                value = strings[index]
-                cell = str_cells.get(value)
-                if cell is None:
-                    cell = new_cell(value)
-                cells[key] = cell
-            if len(cells) > limit:
-                raise _NotPlain("too many cells")  # (iterparse raises TooManyCells)
-        return cells
+        found = scan_rows(self, content, prefixes)
+        if found is not None:
+            return found[0], True, found[1]
+        cells, ordered, _, _ = self.scan_tokens(content, prefixes)
+        return cells, ordered, None
 
     def scan_tokens(self, content: str, prefixes: frozenset[str],
                     holes: list[tuple[tuple[int, int], int]] | None = None
@@ -811,7 +769,7 @@ class _Workbook:
                 if len(cells) > limit:
                     raise TooManyCells(f"超过 {MAX_CELLS} 个单元格")
         parser.close()
-        return cells, merges, links, ordered
+        return cells, merges, links, ordered, None
 
 
 # --- the small parts (the same bytes in every return of a template: parsed once) ---
@@ -1277,21 +1235,6 @@ _FORMULA_CELLS: dict[tuple[str, str, frozenset[str]], RawCell] = {}  # (t, child
 _RICH: dict[tuple[bytes, str], str] = {}  # (root start tag, <si>) -> its text: rich labels
 _KNOWN_STRINGS: dict[tuple[bytes, str], str] = {}  # (root start tag, <si> but its end) -> text
 _RUNS: dict[str, tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]] = {}
-
-# Rows remembered. Most rows of a return are the same text in every return of its template
-# (labels, totals of zeros, rows left at 0). The cell data is split at each "</row>" (no
-# token but the unaccepted rest can hold one, so each piece is tokenised as in the whole),
-# and a piece is read on its own: the result is the whole scan's where every row is
-# numbered, no formula is shared and the cells are in order (else the whole is scanned at
-# once). A piece seen in two returns is remembered with its cells, keyed by its text under
-# the return's namespaces, styles and epoch; its shared strings are looked up in each
-# return's own table. Pieces seen once are remembered only by their hash.
-_Row = tuple[dict[tuple[int, int], RawCell], tuple[tuple[tuple[int, int], int], ...],
-             tuple[int, int] | None, tuple[int, int] | None]
-_ROWS: dict[tuple[Any, ...], dict[str, _Row]] = {}
-_ROWS_SEEN: set[int] = set()
-_ROWS_KEPT = 8192  # pieces of at most _REMEMBERED_CHARS each, per context
-_ROWS_PER_SHEET = 4096  # sheets with more rows are scanned at once
 
 
 def _empty_run(run: str) -> tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]:
