@@ -284,7 +284,14 @@ _NUMBERS = [st.one_of(st.integers(-10**15, 10**15), _OTHER), st.one_of(_FLOATS, 
 def test_compiled_sides_are_the_term_by_term_sums(form, values):
     """The rules compiled into one function give exactly what summing each side term by
     term gives, type and float rounding included; floats beside Decimals one by one."""
-    from nianbao.rules.evaluate import current_sides, instance_sides, numbers, plan
+    from nianbao.rules.evaluate import (
+        _sum,
+        current_sides,
+        field_values,
+        instance_sides,
+        numbers,
+        plan,
+    )
 
     p = plan(form)
     nums = numbers(values)
@@ -294,6 +301,13 @@ def test_compiled_sides_are_the_term_by_term_sums(form, values):
         assert {type(v) for v in nums.values()} >= {float, Decimal}
     compiled = current_sides(p, nums)
     assert list(compiled) == list(p.sides)
+    one_by_one = numbers(values)
+    for fid, terms, constant in p.computed:
+        if fid not in values:
+            one_by_one[fid] = _sum(terms, constant, one_by_one)
+    full = field_values(form, values)  # (all computed fields at once, or one by one)
+    missing = [f for f in p.computed_ids if f not in values]
+    assert [repr(full[f]) for f in missing] == [repr(one_by_one[f]) for f in missing]
     for instance, (lhs, rhs) in compiled.items():
         want = instance_sides(p, instance, nums)
         assert (repr(lhs), repr(rhs)) == (repr(want[0]), repr(want[1])), instance

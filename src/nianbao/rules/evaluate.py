@@ -58,29 +58,37 @@ class Plan:
     sides: dict[str, Sides]                          # rule instance id -> its two sides
     # every instance's sides without previous-year terms, in one compiled function
     current: Callable[[Mapping[str, Number]], tuple[tuple[Number, Number], ...]]
+    # every computed field in order, put into the numbers given (none of them given)
+    totals: Callable[[dict[str, Number]], tuple[Number, ...]]
+    computed_ids: tuple[str, ...]                    # of `computed`, in order
 
 
-def _compile(sides: dict[str, Sides]) -> Callable[[Mapping[str, Number]],
-                                                  tuple[tuple[Number, Number], ...]]:
-    """Python source of `_sum` for every side, without previous-year terms, as one function:
-    the same additions in the same order (so the same results, floats included), without a
-    call per term. Field ids go in as literals (repr); constants by name."""
+def _compile(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number], ...]
+             ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Python source of `_sum` for every side (without previous-year terms) and for every
+    computed field, as two functions: the same additions in the same order (so the same
+    results, floats included), without a call per term. Field ids go in as literals (repr),
+    constants by name."""
     constants: dict[str, Number] = {}
 
-    def side(terms: Terms, constant: Number) -> str:
+    def total(terms: Terms, constant: Number) -> str:
         name = f"k{len(constants)}"
         constants[name] = constant
-        total = f"{name} + (0{''.join(f' + g({f!r}, 0)' for f in terms.plus)})"
+        text = f"{name} + (0{''.join(f' + g({f!r}, 0)' for f in terms.plus)})"
         if terms.minus:
-            total = f"({total}) - (0{''.join(f' + g({f!r}, 0)' for f in terms.minus)})"
-        return f"(x if (x := {total}).__class__ is int else t(x))"
+            text = f"({text}) - (0{''.join(f' + g({f!r}, 0)' for f in terms.minus)})"
+        return f"(x if (x := {text}).__class__ is int else t(x))"
 
-    body = ",\n        ".join(f"({side(lt, lc)}, {side(rt, rc)})"
-                               for lt, lc, rt, rc in sides.values())
-    source = f"def current(n):\n    g = n.get\n    return (\n        {body},\n    )\n"
+    pairs = "".join(f"        ({total(lt, lc)}, {total(rt, rc)}),\n"
+                    for lt, lc, rt, rc in sides.values())
+    fields = "".join(f"    n[{fid!r}] = v{i} = {total(terms, constant)}\n"
+                     for i, (fid, terms, constant) in enumerate(computed))
+    found = "".join(f"v{i}, " for i in range(len(computed)))
+    source = (f"def current(n):\n    g = n.get\n    return (\n{pairs}    )\n\n\n"
+              f"def totals(n):\n    g = n.get\n{fields}    return ({found})\n")
     namespace: dict[str, Any] = {"t": _tidy_total, **constants}
     exec(compile(source, "<rules>", "exec"), namespace)  # (our own plan: ids are literals)
-    return namespace["current"]  # type: ignore[no-any-return]
+    return namespace["current"], namespace["totals"]
 
 
 def current_sides(p: Plan, nums: Mapping[str, Number]) -> dict[str, tuple[Number, Number]]:
@@ -116,7 +124,8 @@ def plan(form: Form) -> Plan:
     computed = tuple((fid, *_terms(form.definers[fid].comparison.rhs)) for fid in order)
     sides = {i.id: (*_terms(i.comparison.lhs), *_terms(i.comparison.rhs))
              for i in form.instances}
-    return Plan(computed, sides, _compile(sides))  # type: ignore[arg-type]
+    return Plan(computed, sides, *_compile(sides, computed),  # type: ignore[arg-type]
+                tuple(fid for fid, _, _ in computed))
 
 
 _NUMBER_TYPES = frozenset({int, float, Decimal})
@@ -155,6 +164,8 @@ def field_values(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
     A computed field present in `values` holds a constant (its formula was overwritten):
     it is kept as is, and totals that depend on it use it, as a spreadsheet would.
     """
+    if all(fid in values for fid in plan(form).computed_ids):
+        return dict(values)  # already complete (a record read back, or totals as printed)
     return _completed(form, values)[0]
 
 
@@ -162,10 +173,17 @@ def _completed(form: Form, values: Mapping[str, Any]) -> tuple[dict[str, Any],
                                                                 dict[str, Number]]:
     """field_values, and what SUM() sees of them (numbers of the result)."""
     out = dict(values)
-    computed = plan(form).computed
+    p = plan(form)
+    computed = p.computed
     if all(fid in values for fid, _, _ in computed):
         return out, numbers(out)  # already complete (a record read back, or as printed)
     nums = numbers(values)
+    if values.keys().isdisjoint(p.computed_ids):  # none given (the usual record): at once
+        try:
+            out.update(zip(p.computed_ids, p.totals(nums), strict=True))
+            return out, nums
+        except TypeError:  # floats read from a file beside exact Decimals: one by one
+            nums = numbers(values)
     for fid, terms, constant in computed:
         if fid not in values:
             out[fid] = nums[fid] = _sum(terms, constant, nums)
