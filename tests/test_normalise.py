@@ -266,3 +266,14 @@ def test_normalise_never_raises(raw, kind, na):
             assert result.value.is_finite()
     if isinstance(raw, float) and not math.isfinite(raw) and kind in (COUNT, AMOUNT):
         assert result.code == "VALUE_WRONG_TYPE"
+
+
+@given(st.dictionaries(st.text(max_size=5), st.one_of(
+    st.none(), st.integers(), st.booleans(), st.text(max_size=5), st.just(NA),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2), st.floats())))
+def test_json_values_is_to_json_of_each(values):
+    from nianbao.read.normalise import json_values, to_json
+
+    found = json_values(values)
+    assert [(k, type(v), repr(v)) for k, v in found.items()] == [
+        (k, type(to_json(v)), repr(to_json(v))) for k, v in values.items()]

@@ -17,7 +17,7 @@ from typing import Any
 from nianbao.findings import Finding, blocking, make
 from nianbao.fsutil import storable
 from nianbao.read.fast_reader import read_auto, read_fast
-from nianbao.read.normalise import to_json
+from nianbao.read.normalise import json_values
 from nianbao.read.openpyxl_reader import TooManyCells
 from nianbao.read.precheck import Limits, precheck_bytes
 from nianbao.read.rawbook import RawWorkbook
@@ -82,17 +82,18 @@ class CheckResult:
             "status": self.status,
             "form": {"id": form.id if form else meta.get("form_id") or None,
                      "version": meta.get("form_version") or None},
-            "identity": {k: to_json(v) for k, v in self.identity.items()},
-            "values": {k: to_json(v) for k, v in self.values.items()},
+            "identity": json_values(self.identity),
+            "values": json_values(self.values),
             "findings": [f.to_dict() for f in self.findings],
         }
 
 
 def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
                 expected_form: str | None = None, reader: Reader = read_auto,
-                limits: Limits | None = None) -> CheckResult:
-    """Check one file's bytes; `name` is how findings refer to it."""
-    result = CheckResult(name, hashlib.sha256(data).hexdigest(), len(data))
+                limits: Limits | None = None, sha256: str | None = None) -> CheckResult:
+    """Check one file's bytes; `name` is how findings refer to it; `sha256`: the bytes'
+    hash when the caller has it already (collect has stored them by it)."""
+    result = CheckResult(name, sha256 or hashlib.sha256(data).hexdigest(), len(data))
     pre = precheck_bytes(data, name, limits or Limits())
     result.findings.extend(pre.findings)
     if not pre.ok:

@@ -25,7 +25,7 @@ from nianbao.merge.workbook import merged_workbook
 from nianbao.publish.importer import import_report
 from nianbao.publish.record import Record
 from nianbao.publish.report import render_report
-from nianbao.read.normalise import to_json
+from nianbao.read.normalise import json_values
 from nianbao.spec.load import DEFAULT_FORM, SpecError, load_form
 
 REPORT_FORMATS = {".docx": "docx", ".md": "md", ".html": "html", ".htm": "html"}
@@ -176,8 +176,8 @@ def import_(
         fatal = any(f.code == "IMPORT_UNREADABLE" for f in r.findings)
         code = max(code, 2 if fatal else 1 if blocking(r.findings) else 0)
         out.append({"file": str(path), "format": r.fmt,
-                    "identity": {k: to_json(v) for k, v in r.identity.items()},
-                    "values": {k: to_json(v) for k, v in r.values.items()},
+                    "identity": json_values(r.identity),
+                    "values": json_values(r.values),
                     "findings": [f.to_dict() for f in r.findings]})
     if as_json:
         print_json({"files": out})
@@ -212,13 +212,13 @@ def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str
             if any(f.code == "IMPORT_UNREADABLE" for f in r.findings):
                 raise fail(f"{path}：无法读取，未存入台账")
             sha, rel = store.put(ws.store_dir, data, hashlib.sha256(data).hexdigest())
-            identity = {**{k: to_json(v) for k, v in r.identity.items()},
+            identity = {**json_values(r.identity),
                         "unit.code": code, "year": yr}
             findings = [f.to_dict() for f in r.findings]
             verdict = Verdict(
                 "invalid" if blocking(r.findings) else "valid", None, code, yr, form_id,
                 None, None, {"identity": identity,
-                             "values": {k: to_json(v) for k, v in r.values.items()}},
+                             "values": json_values(r.values)},
                 findings, sum(f.severity.rank >= Severity.ERROR.rank for f in r.findings),
                 sum(f.severity == Severity.WARNING for f in r.findings), 0, ENGINE)
             intakes.append(Intake(str(path), path.name, sha, len(data), rel, "published",

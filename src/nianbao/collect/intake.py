@@ -25,7 +25,7 @@ from nianbao.collect.signing import key_id, verify
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import Finding, Severity, blocking, make
 from nianbao.fsutil import storable
-from nianbao.read.normalise import to_json
+from nianbao.read.normalise import json_values
 from nianbao.sandbox import Failure, Limits, sandboxed_map
 from nianbao.spec.model import Form
 from nianbao.validate.rules import check_rules
@@ -129,14 +129,14 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
         status = "invalid"
     else:
         status = "valid"
-    identity = {k: to_json(v) for k, v in result.identity.items()}
+    identity = json_values(result.identity)
     return Verdict(
         status=status, reason=reason, unit_code=unit_code, year=year,
         form_id=form.id if form else (sub.meta.get("form_id") if sub else None),
         form_version=(sub.meta.get("form_version") if sub else None) or None,
         signature=signature,
         record={"identity": identity,
-                "values": {k: to_json(v) for k, v in result.values.items()}},
+                "values": json_values(result.values)},
         findings=[f.to_dict() for f in findings], errors=errors, warnings=warnings,
         explained=explained, engine=f"{ENGINE}; {form.id} {form.version}" if form else ENGINE)
 
@@ -185,7 +185,7 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     sha, rel = store.put(Path(ctx.store_dir), data, fsync=False)
     if sha in known:
         return Intake(shown, name, sha, len(data), rel)
-    result = check_bytes(data, name, expected_form=ctx.form_id)
+    result = check_bytes(data, name, expected_form=ctx.form_id, sha256=sha)
     verdict = judge(result, ctx)
     intake = Intake(shown, name, sha, len(data), rel, verdict=verdict,
                     extract=make_extract(result))

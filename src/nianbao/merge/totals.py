@@ -17,7 +17,7 @@ from typing import Any
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.roster import Unit, subtree
 from nianbao.findings import Finding
-from nianbao.read.normalise import NA, from_json, to_json
+from nianbao.read.normalise import NA, from_json, json_values
 from nianbao.spec.model import AMOUNT, Form
 from nianbao.validate.rules import check_rules
 
@@ -48,8 +48,8 @@ class MergeResult:
             "form": {"id": self.form.id, "version": self.form.version},
             "year": self.year,
             "scope": self.scope.code if self.scope else None,
-            "identity": {k: to_json(v) for k, v in self.identity.items()},
-            "totals": {k: to_json(v) for k, v in self.totals.items()},
+            "identity": json_values(self.identity),
+            "totals": json_values(self.totals),
             "contributors": [{"unit": c.unit.code, "name": c.unit.name, "status": c.status,
                               "submission": c.row.id, "sha256": c.row.sha256,
                               "form_version": c.row.verdict.form_version,

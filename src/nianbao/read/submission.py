@@ -122,6 +122,7 @@ class _Plan:
 
     labels: tuple[tuple[str, tuple[tuple[_Key, str, str, LabelCell], ...]], ...]
     formulas: tuple[tuple[str, tuple[tuple[_Key, FormulaCell], ...]], ...]
+    expected: dict[int, tuple[str, int, int]]  # id(formula cell) -> sheet_values' key
     inputs: tuple[tuple[str, tuple[tuple[_Key, str, InputCell, int], ...]], ...]
     numeric: tuple[tuple[str, str], ...]  # (field, sheet) of every numeric input
 
@@ -141,6 +142,7 @@ def _plan(layout: Layout) -> _Plan:
         _runs([(c.area.sheet, ((c.area.row, c.area.col), c.text, _squash(c.text), c))
                for c in layout.labels if c.verify]),
         _runs([(c.area.sheet, ((c.area.row, c.area.col), c)) for c in layout.formulas]),
+        {id(c): c.area.key for c in layout.formulas},
         _runs([(c.area.sheet, ((c.area.row, c.area.col), fid, c, fast(c)))
                for fid, c in layout.inputs.items()]),
         tuple((fid, c.area.sheet) for fid, c in layout.inputs.items()
@@ -305,8 +307,9 @@ class _Reader:
             shown[fid] = self.sub.raw.get(fid)
         expected = sheet_values(self.layout, shown)
         other: list[tuple[FormulaCell, Any, Any]] = []
+        key_of = self.plan.expected
         for cell, found in intact:
-            want = expected[cell.area.key]
+            want = expected[key_of[id(cell)]]
             if _same_value(found.value, want):
                 continue
             if cell.role == "computed":
