@@ -71,3 +71,12 @@ def test_an_exception_is_an_error_not_a_crash_and_the_child_stays_usable() -> No
 def test_results_come_back_in_input_order() -> None:
     items = [("sleep", 0.05 if i % 3 == 0 else 0) for i in range(20)]
     assert _run(items, jobs=2, chunk=1) == [0.05 if i % 3 == 0 else 0 for i in range(20)]
+
+
+def test_tasks_waiting_behind_an_overrun_are_run_again() -> None:
+    """A child has the next task already (it never idles while the parent writes the
+    ledger); when the running one overruns, the waiting one is run again, in full time."""
+    items = [("sleep", 30), ("sleep", 0.3), ("ok", 2), ("ok", 3)]
+    out = _run(items, jobs=1, limits=Limits(timeout=0.5), chunk=1)
+    assert isinstance(out[0], Failure) and out[0].kind == "timeout"
+    assert out[1:] == [0.3, 4, 6]

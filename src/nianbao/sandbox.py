@@ -89,6 +89,10 @@ def _mapped_bytes() -> int:
 
 
 class _Worker:
+    """A child and the tasks sent to it, oldest first: the first is running (its deadline
+    runs from when it started), the next waits in the pipe so that the child never idles
+    while this process is busy with results (writing the ledger, syncing the disk)."""
+
     def __init__(self, ctx: Any, func: Callable[[Any], Any], limits: Limits,
                  initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
         self.conn, child_conn = ctx.Pipe()
@@ -96,13 +100,21 @@ class _Worker:
                                                      initargs), daemon=True)
         self.proc.start()
         child_conn.close()
-        self.task: list[tuple[int, Any]] | None = None
+        self.tasks: deque[list[tuple[int, Any]]] = deque()
         self.deadline = 0.0
 
     def give(self, task: list[tuple[int, Any]], timeout: float) -> None:
-        self.task = task
-        self.deadline = time.monotonic() + timeout * len(task)
+        if not self.tasks:
+            self.deadline = time.monotonic() + timeout * len(task)
+        self.tasks.append(task)
         self.conn.send(task)
+
+    def done(self, timeout: float) -> list[tuple[int, Any]]:
+        """The running task is done: the next one (already sent) starts now."""
+        task = self.tasks.popleft()
+        if self.tasks:
+            self.deadline = time.monotonic() + timeout * len(self.tasks[0])
+        return task
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -118,6 +130,9 @@ class _Worker:
             self.kill()
         else:
             self.conn.close()
+
+
+_QUEUED = 2  # tasks in flight per child: the running one and the next
 
 
 def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int = 1,
@@ -144,18 +159,23 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
     next_out = 0
 
     def feed(w: _Worker) -> None:
-        task = [retry.popleft()] if retry else list(itertools.islice(todo, chunk))
-        if task:
+        while len(w.tasks) < _QUEUED:
+            task = [retry.popleft()] if retry else list(itertools.islice(todo, chunk))
+            if not task:
+                return
             w.give(task, limits.timeout)
 
     def lost(i: int, w: _Worker, why: Failure) -> None:
-        """A child died or overran: a lone item fails, a chunk is retried item by item."""
-        assert w.task is not None
-        if len(w.task) == 1:
-            index, item = w.task[0]
+        """A child died or overran: a lone item fails, a chunk is retried item by item;
+        the tasks waiting behind it are sent again as they were."""
+        running, *waiting = w.tasks
+        if len(running) == 1:
+            index, item = running[0]
             done[index] = on_failure(item, why)
         else:
-            retry.extend(w.task)
+            retry.extend(running)
+        for task in waiting:
+            retry.extend(task)
         w.kill()
         workers[i] = _Worker(ctx, func, limits, initializer, initargs)
 
@@ -163,13 +183,13 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
         for w in workers:
             feed(w)
         while True:
-            busy = [w for w in workers if w.task is not None]
+            busy = [w for w in workers if w.tasks]
             if not busy:
                 break
             deadline = min(w.deadline for w in busy)
             ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))
             for i, w in enumerate(list(workers)):
-                if w.task is None:
+                if not w.tasks:
                     continue
                 if w.conn in ready:
                     try:
@@ -177,10 +197,9 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
                     except (EOFError, OSError):
                         lost(i, w, Failure("died", "读取进程异常退出（可能内存超限）"))
                     else:
-                        items_of = dict(w.task)
+                        items_of = dict(w.done(limits.timeout))
                         for index, ok, value in results:
                             done[index] = value if ok else on_failure(items_of[index], value)
-                        w.task = None
                 elif time.monotonic() > w.deadline:
                     lost(i, w, Failure("timeout", f"超过 {limits.timeout:g} 秒仍未读完"))
                 else:
