@@ -582,12 +582,7 @@ class _Workbook:
                         if flag:
                             value = _date(value, epoch, flag)
                         else:
-                            cell = int_cells.get(value)
-                            if cell is None:
-                                cell = new_cell(value)
-                                if len(v_text) <= _SHARED_CELL_CHARS:
-                                    int_cells[value] = cell
-                            cells[key] = cell
+                            cells[key] = int_cells.get(value) or _int_cell(value, v_text)
                             continue
                 elif t == "inlineStr":  # (its text is in <is>)
                     pop(key, None)
@@ -1235,6 +1230,15 @@ _FORMULA_CELLS: dict[tuple[str, str, frozenset[str]], RawCell] = {}  # (t, child
 _RICH: dict[tuple[bytes, str], str] = {}  # (root start tag, <si>) -> its text: rich labels
 _KNOWN_STRINGS: dict[tuple[bytes, str], str] = {}  # (root start tag, <si> but its end) -> text
 _RUNS: dict[str, tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]] = {}
+
+
+def _int_cell(value: int, text: str) -> RawCell:
+    """The cell of a whole number not met yet (written `text`), kept for the next returns
+    unless its text is long."""
+    cell = RawCell(value)
+    if len(text) <= _SHARED_CELL_CHARS:
+        _INT_CELLS[value] = cell
+    return cell
 
 
 def _empty_run(run: str) -> tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]:

@@ -26,10 +26,10 @@ from typing import Any
 
 from nianbao.read.fast_reader import (
     _INT_CELLS,
-    _SHARED_CELL_CHARS,
     _STR_CELLS,
     _TOKEN,
     _coordinate,
+    _int_cell,
     _NotPlain,
     _style_flag,
     _Workbook,
@@ -161,12 +161,7 @@ def _by_pattern(found: list[str], pattern: Pattern) -> Row | None:
         for (key, kind, formula), text in zip(numbers, found, strict=True):
             value = int(text)
             if kind == NUMBER:
-                cell = _INT_CELLS.get(value)
-                if cell is None:
-                    cell = RawCell(value)
-                    if len(text) <= _SHARED_CELL_CHARS:
-                        _INT_CELLS[value] = cell
-                row_cells[key] = cell
+                row_cells[key] = _INT_CELLS.get(value) or _int_cell(value, text)
             elif kind == STRING:
                 indexes.append((key, value))
             else:
