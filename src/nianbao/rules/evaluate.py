@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -68,27 +68,38 @@ def _compile(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number],
     """Python source of `_sum` for every side (without previous-year terms) and for every
     computed field, as two functions: the same additions in the same order (so the same
     results, floats included), without a call per term. Field ids go in as literals (repr),
-    constants by name."""
+    constants by name. Each is written twice: reading n[id] where every field is there (a
+    record read from a file: half the time), else n.get(id, 0)."""
     constants: dict[str, Number] = {}
 
-    def total(terms: Terms, constant: Number) -> str:
+    def total(terms: Terms, constant: Number, read: str) -> str:
         name = f"k{len(constants)}"
         constants[name] = constant
-        text = f"{name} + (0{''.join(f' + g({f!r}, 0)' for f in terms.plus)})"
+        text = f"{name} + ({added(terms.plus, read)})"
         if terms.minus:
-            text = f"({text}) - (0{''.join(f' + g({f!r}, 0)' for f in terms.minus)})"
+            text = f"({text}) - ({added(terms.minus, read)})"
         return f"(x if (x := {text}).__class__ is int else t(x))"
 
-    pairs = "".join(f"        ({total(lt, lc)}, {total(rt, rc)}),\n"
-                    for lt, lc, rt, rc in sides.values())
-    fields = "".join(f"    n[{fid!r}] = v{i} = {total(terms, constant)}\n"
-                     for i, (fid, terms, constant) in enumerate(computed))
-    found = "".join(f"v{i}, " for i in range(len(computed)))
-    source = (f"def current(n):\n    g = n.get\n    return (\n{pairs}    )\n\n\n"
-              f"def totals(n):\n    g = n.get\n{fields}    return ({found})\n")
+    def added(fields: tuple[str, ...], read: str) -> str:
+        return "0" + "".join(" + " + read.format(repr(f)) for f in fields)
+
+    source = []
+    for suffix, read in (("all", "n[{}]"), ("any", "g({}, 0)")):
+        pairs = "".join(f"        ({total(lt, lc, read)}, {total(rt, rc, read)}),\n"
+                        for lt, lc, rt, rc in sides.values())
+        fields = "".join(f"    n[{fid!r}] = v{i} = {total(terms, constant, read)}\n"
+                         for i, (fid, terms, constant) in enumerate(computed))
+        found = "".join(f"v{i}, " for i in range(len(computed)))
+        source.append(f"def current_{suffix}(n):\n    g = n.get\n    return (\n{pairs}    )\n\n\n"
+                      f"def totals_{suffix}(n):\n    g = n.get\n{fields}    return ({found})\n")
+    # (totals_any after a KeyError overwrites what totals_all put in: the same values)
+    source.append("def current(n):\n    try:\n        return current_all(n)\n"
+                  "    except KeyError:\n        return current_any(n)\n\n\n"
+                  "def totals(n):\n    try:\n        return totals_all(n)\n"
+                  "    except KeyError:\n        return totals_any(n)\n")
     namespace: dict[str, Any] = {"t": _tidy_total, **constants}
-    exec(compile(source, "<rules>", "exec"), namespace)  # (our own plan: ids are literals)
-    return namespace["current"], namespace["totals"]
+    exec(compile("\n\n".join(source), "<rules>", "exec"), namespace)  # (our own plan: ids
+    return namespace["current"], namespace["totals"]                 # are literals)
 
 
 def current_sides(p: Plan, nums: Mapping[str, Number]) -> dict[str, tuple[Number, Number]]:
@@ -244,7 +255,7 @@ class _TableCells:
     id: str
     rects: tuple[tuple[InputCell, ...], ...]
     fields: tuple[str, ...]                  # every input of the rectangles, for blanks
-    checks: tuple[tuple[str, int, int], ...]  # its check cells
+    checks: tuple[int, ...]                  # its check cells, as places in _SheetPlan.checks
     values_key: tuple[str, int, int]
     counts: tuple[tuple[str, tuple[str, int, int]], ...]
     status_key: tuple[str, int, int]
@@ -252,28 +263,33 @@ class _TableCells:
 
 @dataclass(frozen=True)
 class _SheetPlan:
-    computed: tuple[tuple[tuple[str, int, int], str], ...]   # cell -> computed field
-    checks: tuple[tuple[tuple[str, int, int], str], ...]     # cell -> rule instance
+    computed: tuple[tuple[str, int, int], ...]  # cells of computed fields ...
+    computed_fields: tuple[str, ...]            # ... and their fields
+    checks: tuple[tuple[str, int, int], ...]    # check cells ...
+    check_sides: tuple[int, ...]                # ... and their instances' places in Plan.sides
     tables: tuple[_TableCells, ...]
     status_key: tuple[str, int, int]
 
 
 def _sheet_plan(layout: Layout) -> _SheetPlan:
     """The formula cells of a layout grouped once for sheet_values."""
+    computed = [c for c in layout.formulas if c.role == "computed"]
+    checks = [c for c in layout.formulas if c.role == "check"]
+    instances = list(plan(layout.form).sides)
     tables = []
     for table in layout.form.tables:
         rects = tuple(tuple(cells) for _, cells in layout.input_rects(table.id))
+        own = {c.area.key for c in layout.checks.values() if c.table == table.id}
         tables.append(_TableCells(
             table.id, rects, tuple(c.field for cells in rects for c in cells),
-            tuple(c.area.key for c in layout.checks.values() if c.table == table.id),
+            tuple(i for i, c in enumerate(checks) if c.area.key in own),
             layout.values[table.id].area.key,
             tuple((role, cell.area.key) for role, cell in layout.counts[table.id].items()),
             layout.table_status[table.id].area.key))
     return _SheetPlan(
-        tuple((c.area.key, c.field) for c in layout.formulas  # type: ignore[misc]
-              if c.role == "computed"),
-        tuple((c.area.key, c.instance) for c in layout.formulas  # type: ignore[misc]
-              if c.role == "check"),
+        tuple(c.area.key for c in computed), tuple(c.field for c in computed),  # type: ignore[misc]
+        tuple(c.area.key for c in checks),
+        tuple(instances.index(c.instance) for c in checks),  # type: ignore[arg-type]
         tuple(tables), layout.status.area.key)
 
 
@@ -283,26 +299,41 @@ def sheet_values(layout: Layout, values: Mapping[str, Any]) -> dict[tuple[str, i
     sp = layout.derived("sheet_values", _sheet_plan)
     full, nums = _completed(form, values)
     p = plan(form)
-    out: dict[tuple[str, int, int], Any] = {key: full[fid] for key, fid in sp.computed}
-    found = current_sides(p, nums)
-    for key, instance in sp.checks:
-        lhs, rhs = found[instance]
-        out[key] = _tidy(difference(lhs, rhs))
-    totals = {"unbalanced": 0, "invalid": 0, "blank": 0}
+    out: dict[tuple[str, int, int], Any] = dict(zip(
+        sp.computed, map(full.__getitem__, sp.computed_fields), strict=True))
+    try:
+        found = p.current(nums)
+    except TypeError:  # floats read from a file beside exact Decimals: one by one
+        found = tuple(current_sides(p, nums).values())
+    pairs = list(map(found.__getitem__, sp.check_sides))
+    try:
+        differences = [lhs - rhs for lhs, rhs in pairs]
+    except TypeError:
+        differences = [difference(lhs, rhs) for lhs, rhs in pairs]
+    differences = [int(d) if d.__class__ is float and d.is_integer() else d  # (as _tidy)
+                   for d in differences]
+    out.update(zip(sp.checks, differences, strict=True))
+    all_unbalanced = all_invalid = all_blank = 0
     for t in sp.tables:
-        invalid = sum(invalid_count(list(cells), full) for cells in t.rects)
         shown = list(map(full.get, t.fields))
-        c = {"unbalanced": sum(1 for key in t.checks if out[key] != 0), "invalid": invalid,
-             "blank": shown.count(None) + shown.count("")}
+        if set(map(type, shown)) <= _WHOLE_TYPES and min(filter(None, shown), default=0) >= 0:
+            invalid = 0  # the usual table: blanks and whole counts (as invalid_count decides)
+        else:
+            invalid = sum(invalid_count(list(cells), full) for cells in t.rects)
+        c = {"unbalanced": sum(1 for i in t.checks if differences[i] != 0),
+             "invalid": invalid, "blank": shown.count(None) + shown.count("")}
         out[t.values_key] = invalid
         for role, key in t.counts:
             out[key] = c[role]
-        out[t.status_key] = status_text(c["unbalanced"], c["invalid"], c["blank"],
-                                        scope="本表")
-        for k in totals:
-            totals[k] += c[k]
-    out[sp.status_key] = status_text(totals["unbalanced"], totals["invalid"], totals["blank"])
+        out[t.status_key] = _status(c["unbalanced"], invalid, c["blank"], "本表")
+        all_unbalanced += c["unbalanced"]
+        all_invalid += invalid
+        all_blank += c["blank"]
+    out[sp.status_key] = _status(all_unbalanced, all_invalid, all_blank, "")
     return out
+
+
+_status = lru_cache(maxsize=4096)(status_text)  # (a few texts over and over)
 
 
 def difference(a: Number, b: Number) -> Number:
