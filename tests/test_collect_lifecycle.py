@@ -4,7 +4,9 @@ re-judged when the rules change. Each case asserts the exact ledger state it lea
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import pickle
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from nianbao.collect.distribute import distribute, issue_options
 from nianbao.collect.intake import CHINA, collect
-from nianbao.collect.ledger import Ledger
+from nianbao.collect.ledger import Ledger, Verdict
 from nianbao.collect.revalidate import revalidate
 from nianbao.collect.roster import load_roster
 from nianbao.collect.status import unit_status
@@ -494,6 +496,22 @@ def test_parallel_collect_gives_the_same_ledger(mixed, tmp_path: Path) -> None:
     assert (sorted(p.relative_to(ws.root) for p in ws.feedback_dir.rglob("*"))
             == sorted(p.relative_to(twin.root) for p in twin.feedback_dir.rglob("*")))
 
+
+
+def test_a_verdict_crosses_processes_as_the_ledgers_text() -> None:
+    """Workers send a verdict's record and findings as the JSON text the ledger stores; it
+    is decoded only when read, and re-encoded once it may have changed."""
+    v = Verdict("invalid", None, "330599-002", 2022, "ogi-annual-2021", "2021.1", "ok",
+                {"identity": {"unit.name": "区\"A&B\""}, "values": {"t2.fees_wan_yuan": "1.50"}},
+                [{"code": "UNBALANCED", "cell": "D7"}], 1, 0, 0, "nianbao")
+    back = pickle.loads(pickle.dumps(v))
+    assert back.__dict__["_texts"] == v.texts()  # carried as text, not encoded again
+    assert back.status == "invalid" and "_texts" in back.__dict__
+    assert back == v and "_texts" not in back.__dict__  # read: decoded, the text dropped
+    back.findings.append({"code": "VALUE_NEGATIVE"})
+    assert json.loads(back.texts()[1])[-1] == {"code": "VALUE_NEGATIVE"}
+    with pytest.raises(AttributeError):
+        _ = back.nothing_such
 
 # -- revalidate ------------------------------------------------------------------------------------
 

@@ -115,12 +115,40 @@ class Verdict:
     explained: int
     engine: str
 
+    def texts(self) -> tuple[str, str]:
+        """The record and the findings as the ledger stores them (JSON text)."""
+        texts = self.__dict__.get("_texts")
+        return texts if texts is not None else (_dump(self.record), _dump(self.findings))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A verdict crosses processes (collect's workers) with its record and findings as
+        # the ledger's text: encoded by the workers, decoded here only if read.
+        plain = {k: v for k, v in self.__dict__.items()
+                 if k not in ("record", "findings", "_texts")}
+        return (_from_texts, (plain, self.texts()))
+
+    def __getattr__(self, name: str) -> Any:
+        """The record or findings of a verdict unpickled as text, decoded when first read
+        (from then on they may change, so the text is dropped)."""
+        texts = self.__dict__.get("_texts")
+        if texts is None or name not in ("record", "findings"):
+            raise AttributeError(name)
+        del self.__dict__["_texts"]
+        self.record, self.findings = json.loads(texts[0]), json.loads(texts[1])
+        return self.__dict__[name]
+
     def same_as(self, other: Verdict) -> bool:
         """Same outcome (ignoring when and by which engine it was judged)."""
         keys = ("status", "reason", "unit_code", "year", "form_id", "form_version",
                 "signature", "record")
         return all(getattr(self, k) == getattr(other, k) for k in keys) and \
             _finding_keys(self.findings) == _finding_keys(other.findings)
+
+
+def _from_texts(plain: dict[str, Any], texts: tuple[str, str]) -> Verdict:
+    verdict = Verdict.__new__(Verdict)
+    verdict.__dict__.update(plain, _texts=texts)
+    return verdict
 
 
 def _finding_keys(findings: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -279,7 +307,7 @@ class Ledger:
             " unit_code, year, form_id, form_version, signature, record, findings, errors,"
             " warnings, explained, engine) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (sid, run_id, at, v.status, v.reason, v.unit_code, v.year, v.form_id,
-             v.form_version, v.signature, _dump(v.record), _dump(v.findings), v.errors,
+             v.form_version, v.signature, *v.texts(), v.errors,
              v.warnings, v.explained, v.engine))
 
     def _sighting(self, run_id: int, path: str, sha256: str | None, outcome: str,
