@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from nianbao.sandbox import Failure, Limits, sandboxed_map
+from nianbao.sandbox import Failure, Limits, _Worker, sandboxed_map
 
 MIB = 1024 * 1024
 
@@ -80,3 +80,17 @@ def test_tasks_waiting_behind_an_overrun_are_run_again() -> None:
     out = _run(items, jobs=1, limits=Limits(timeout=0.5), chunk=1)
     assert isinstance(out[0], Failure) and out[0].kind == "timeout"
     assert out[1:] == [0.3, 4, 6]
+
+
+def test_a_task_given_to_a_child_that_just_died_is_kept() -> None:
+    """The parent may send a child its next task just after the child died (on the task it
+    held already): the send must not fail; the task stays, to be run again."""
+    import multiprocessing as mp
+
+    worker = _Worker(mp.get_context("fork"), _work, Limits(), None, ())
+    worker.give([(0, ("exit", 0))], 5.0)
+    worker.proc.join(5)
+    assert not worker.proc.is_alive()
+    worker.give([(1, ("ok", 1))], 5.0)  # (the pipe is broken: this must not raise)
+    assert [t[0][0] for t in worker.tasks] == [0, 1]
+    worker.kill()

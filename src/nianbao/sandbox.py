@@ -107,7 +107,10 @@ class _Worker:
         if not self.tasks:
             self.deadline = time.monotonic() + timeout * len(task)
         self.tasks.append(task)
-        self.conn.send(task)
+        # a child that died just now (on the task it already held): its pipe says so when
+        # read, and lost() then runs this task again
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.conn.send(task)
 
     def done(self, timeout: float) -> list[tuple[int, Any]]:
         """The running task is done: the next one (already sent) starts now."""

@@ -9,10 +9,9 @@ with an extract whose key still matches, it starts from here instead of the byte
 from __future__ import annotations
 
 import json
-import zlib
 from typing import Any
 
-from nianbao import __version__
+from nianbao import __version__, deflate
 from nianbao.check import CheckResult
 from nianbao.findings import Finding, Severity
 from nianbao.read.normalise import from_json
@@ -42,13 +41,13 @@ def make_extract(result: CheckResult) -> tuple[str, bytes] | None:
         "findings": [f.to_dict() for f in result.findings if f.code not in RULE_CODES],
     }
     blob = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return extract_key(form), zlib.compress(blob, 1)
+    return extract_key(form), deflate.compress(blob, 1)
 
 
 def result_from_extract(blob: bytes, record: dict[str, Any], form: Form) -> CheckResult:
     """The check result of the file the extract was made from, under the current rules;
     `record` is the identity and values its verdict holds (read with the same extract)."""
-    d: dict[str, Any] = json.loads(zlib.decompress(blob))
+    d: dict[str, Any] = json.loads(deflate.decompress(blob))
     kinds = {fid: f.kind for fid, f in form.fields.items()}
     values = {k: from_json(v, kinds[k]) for k, v in record["values"].items() if k in kinds}
     identity = {k: from_json(v, kinds.get(k, "text")) for k, v in record["identity"].items()}

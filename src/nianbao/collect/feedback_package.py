@@ -18,7 +18,6 @@ import math
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +26,7 @@ from typing import Any
 from xlsxwriter.utility import _preserve_whitespace
 from xlsxwriter.xmlwriter import XMLwriter
 
+from nianbao import deflate
 from nianbao.cells import a1
 from nianbao.collect.distribute import issue_options
 from nianbao.collect.feedback import IssueList, IssueRow, _issues_sheet
@@ -724,8 +724,7 @@ class _Deflated:
 def _deflated(raw: bytes, level: int = 6) -> _Deflated:
     """Parts prepared once get zlib's default level; parts of one feedback level 1 (a
     tenth larger, half the time)."""
-    c = zlib.compressobj(level, zlib.DEFLATED, -15)
-    return _Deflated(c.compress(raw) + c.flush(), zlib.crc32(raw), len(raw))
+    return _Deflated(deflate.deflated(raw, level), deflate.crc32(raw), len(raw))
 
 
 def _zip(members: list[tuple[str, bytes | _Deflated]]) -> bytes:

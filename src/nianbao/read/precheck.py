@@ -27,11 +27,11 @@ import re
 import stat
 import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nianbao import deflate
 from nianbao.findings import Finding, make
 
 MB = 1024 * 1024
@@ -453,10 +453,10 @@ def _member_chunks(data: bytes, info: zipfile.ZipInfo, start: int) -> Iterator[b
         for at in range(0, min(size, len(packed)), _CHUNK):
             chunk = bytes(packed[at : min(at + _CHUNK, size)])
             produced += len(chunk)
-            crc = zlib.crc32(chunk, crc)
+            crc = deflate.crc32(chunk, crc)
             yield chunk
     else:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflater = deflate.inflater()
         at, step = 0, _FIRST_INPUT
         pending: bytes | memoryview = b""
         while produced < size and not inflater.eof:
@@ -466,12 +466,12 @@ def _member_chunks(data: bytes, info: zipfile.ZipInfo, start: int) -> Iterator[b
             before = len(pending)
             try:
                 chunk = inflater.decompress(pending, min(_CHUNK, size - produced))
-            except zlib.error as exc:
+            except deflate.ERRORS as exc:
                 raise _MemberError(str(exc)) from exc
             pending = inflater.unconsumed_tail
             if chunk:
                 produced += len(chunk)
-                crc = zlib.crc32(chunk, crc)
+                crc = deflate.crc32(chunk, crc)
                 yield chunk
             elif len(pending) == before:
                 break  # no progress (input used up, or undecodable): the data ends early
@@ -493,12 +493,12 @@ def _small_member(data: bytes, info: zipfile.ZipInfo, start: int) -> bytes:
         content = packed[:size]
     else:
         try:
-            content = zlib.decompressobj(-zlib.MAX_WBITS).decompress(packed, size)
-        except zlib.error as exc:
+            content = deflate.inflater().decompress(packed, size)
+        except deflate.ERRORS as exc:
             raise _MemberError(str(exc)) from exc
     if len(content) != size:  # all input used and still short: the data ends early
         raise _MemberError(f"数据长度 {len(content)} 与声明的 {size} 不符")
-    if zlib.crc32(content) != info.CRC:
+    if deflate.crc32(content) != info.CRC:
         raise _MemberError("CRC-32 校验不符")
     return content
 
