@@ -1228,7 +1228,7 @@ _INT_CELLS: dict[int, RawCell] = {}  # the cells of plain numbers and shared str
 _STR_CELLS: dict[str, RawCell] = {}  # (exact types: only ints go in one, only strs in the other)
 _FORMULA_CELLS: dict[tuple[str, str, frozenset[str]], RawCell] = {}  # (t, children, prefixes)
 _RICH: dict[tuple[bytes, str], str] = {}  # (root start tag, <si>) -> its text: rich labels
-_KNOWN_STRINGS: dict[tuple[bytes, str], str] = {}  # (root start tag, <si> but its end) -> text
+_KNOWN_STRINGS: dict[bytes, dict[str, str]] = {}  # root start tag -> <si> but its end -> text
 _RUNS: dict[str, tuple[tuple[tuple[int, int], ...], int, tuple[str, ...], bool]] = {}
 
 
@@ -1483,38 +1483,44 @@ def _scan_strings(raw: bytes) -> list[str]:
 
 
 def _known_strings(body: str, prefixes: frozenset[str], root: bytes) -> list[str] | None:
-    """The strings of `body` looked up one by one by their text: a return's strings are
-    mostly the template's labels, checked by the grammar once and then remembered (rich ones
-    once parsed, see _RICH). None when one is new and not plain: the token scan reads all."""
+    """The strings of `body` looked up by their text (all at once: most are the template's
+    labels, checked by the grammar once and then remembered, rich ones once parsed, see
+    _RICH). None when one is new and not plain: the token scan reads all."""
     pieces = body.split("</si>")
-    if pieces[-1]:
+    if pieces.pop():
         return None  # something after the last string
-    strings = []
-    for piece in pieces[:-1]:
-        key = (root, piece)
-        text = _KNOWN_STRINGS.get(key)
-        if text is None:
-            token = _SST_TOKEN.fullmatch(piece + "</si>")
-            if token is None or token.group(4) is not None:
+    known = _KNOWN_STRINGS.get(root)
+    if known is None:
+        if len(_KNOWN_STRINGS) >= 16:
+            _KNOWN_STRINGS.clear()
+        known = _KNOWN_STRINGS[root] = {}
+    strings = list(map(known.get, pieces))
+    if None not in strings:
+        return strings  # type: ignore[return-value]
+    for i, piece in enumerate(pieces):
+        if strings[i] is not None:
+            continue
+        token = _SST_TOKEN.fullmatch(piece + "</si>")
+        if token is None or token.group(4) is not None:
+            return None
+        attrs, text, other = token.group(1), token.group(2) or "", token.group(3)
+        if other is not None:
+            text = _RICH.get((root, other))
+            if text is None:
                 return None
-            attrs, text, other = token.group(1), token.group(2) or "", token.group(3)
-            if other is not None:
-                text = _RICH.get((root, other))
-                if text is None:
-                    return None
-            else:
-                if attrs:
-                    _attributes(attrs, prefixes)
-                if "&" in text or "\r" in text:
-                    text = _text_value(text)
-            if "x005F_" in text:
-                text = text.replace("x005F_", "")
-            if len(piece) <= _REMEMBERED_CHARS:
-                if len(_KNOWN_STRINGS) >= _CACHE_MAX:
-                    _KNOWN_STRINGS.clear()
-                _KNOWN_STRINGS[key] = text
-        strings.append(text)
-    return strings
+        else:
+            if attrs:
+                _attributes(attrs, prefixes)
+            if "&" in text or "\r" in text:
+                text = _text_value(text)
+        if "x005F_" in text:
+            text = text.replace("x005F_", "")
+        if len(piece) <= _REMEMBERED_CHARS:
+            if len(known) >= _CACHE_MAX:
+                known.clear()
+            known[piece] = text
+        strings[i] = text
+    return strings  # type: ignore[return-value]
 
 
 def _strings_head(head: bytes, attrs: bytes) -> frozenset[str]:
