@@ -68,8 +68,9 @@ def _compile(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number],
     """Python source of `_sum` for every side (without previous-year terms) and for every
     computed field, as two functions: the same additions in the same order (so the same
     results, floats included), without a call per term. Field ids go in as literals (repr),
-    constants by name. Each is written twice: reading n[id] where every field is there (a
-    record read from a file: half the time), else n.get(id, 0)."""
+    constants by name. Each is written twice: one reads n[id], for when every field is
+    there (a record read from a file; it takes about half the time), the other
+    n.get(id, 0)."""
     constants: dict[str, Number] = {}
 
     def total(terms: Terms, constant: Number, read: str) -> str:
@@ -84,14 +85,14 @@ def _compile(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number],
         return "0" + "".join(" + " + read.format(repr(f)) for f in fields)
 
     source = []
-    for suffix, read in (("all", "n[{}]"), ("any", "g({}, 0)")):
+    for suffix, read, get in (("all", "n[{}]", ""), ("any", "g({}, 0)", "    g = n.get\n")):
         pairs = "".join(f"        ({total(lt, lc, read)}, {total(rt, rc, read)}),\n"
                         for lt, lc, rt, rc in sides.values())
         fields = "".join(f"    n[{fid!r}] = v{i} = {total(terms, constant, read)}\n"
                          for i, (fid, terms, constant) in enumerate(computed))
         found = "".join(f"v{i}, " for i in range(len(computed)))
-        source.append(f"def current_{suffix}(n):\n    g = n.get\n    return (\n{pairs}    )\n\n\n"
-                      f"def totals_{suffix}(n):\n    g = n.get\n{fields}    return ({found})\n")
+        source.append(f"def current_{suffix}(n):\n{get}    return (\n{pairs}    )\n\n\n"
+                      f"def totals_{suffix}(n):\n{get}{fields}    return ({found})\n")
     # (totals_any after a KeyError overwrites what totals_all put in: the same values)
     source.append("def current(n):\n    try:\n        return current_all(n)\n"
                   "    except KeyError:\n        return current_any(n)\n\n\n"
@@ -310,7 +311,8 @@ def sheet_values(layout: Layout, values: Mapping[str, Any]) -> dict[tuple[str, i
         differences = [lhs - rhs for lhs, rhs in pairs]
     except TypeError:
         differences = [difference(lhs, rhs) for lhs, rhs in pairs]
-    differences = [int(d) if d.__class__ is float and d.is_integer() else d  # (as _tidy)
+    # a spreadsheet shows a float difference that is whole as a whole number
+    differences = [int(d) if d.__class__ is float and d.is_integer() else d
                    for d in differences]
     out.update(zip(sp.checks, differences, strict=True))
     all_unbalanced = all_invalid = all_blank = 0
@@ -342,12 +344,6 @@ def difference(a: Number, b: Number) -> Number:
         return a - b  # type: ignore[operator]
     except TypeError:
         return float(a) - float(b)
-
-
-def _tidy(value: Number) -> Number:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _tidy_total(value: Number) -> Number:
