@@ -294,6 +294,13 @@ def stage_times(ws: Path, paths: list[Path]) -> dict[str, Any]:
 
 
 
+def _untouched(ws: Path, folder: Path) -> Path:
+    """A copy of the workspace as it was before any collect (no ledger, store, feedback)."""
+    shutil.copytree(ws, folder, ignore=shutil.ignore_patterns("ledger.sqlite*", "store",
+                                                              "feedback"))
+    return folder
+
+
 def bench_collect(tmp: Path, files: int, jobs: int, repeat: int) -> dict[str, Any]:
     from nianbao.read.fast_reader import read_auto
     from nianbao.read.openpyxl_reader import read_openpyxl
@@ -311,10 +318,7 @@ def bench_collect(tmp: Path, files: int, jobs: int, repeat: int) -> dict[str, An
     out["check_fast_rate"] = check_rate(paths[:small], read_auto)
     out["check_openpyxl_rate"] = check_rate(paths[: max(small // 10, 10)], read_openpyxl)
     log(f"where the time goes, {small} files, in this process ...")
-    stages_ws = tmp / "ws-stages"
-    shutil.copytree(ws, stages_ws, ignore=shutil.ignore_patterns("ledger.sqlite*", "store",
-                                                                  "feedback"))
-    out.update(stage_times(stages_ws, paths[:small]))
+    out.update(stage_times(_untouched(ws, tmp / "ws-stages"), paths[:small]))
     part = tmp / "part"
     part.mkdir()
     for p in paths[:small]:
@@ -323,24 +327,18 @@ def bench_collect(tmp: Path, files: int, jobs: int, repeat: int) -> dict[str, An
     # creating files just after deleting many costs more (ext4 without a journal)
     singles, runs = [], []
     for k in range(repeat):
-        one = tmp / f"ws-one-{k}"
-        shutil.copytree(ws, one, ignore=shutil.ignore_patterns("ledger.sqlite*", "store",
-                                                                 "feedback"))
+        one = _untouched(ws, tmp / f"ws-one-{k}")
         log(f"collect, {small} files, 1 job ({k + 1}/{repeat}) ...")
         settle()
         singles.append(run_child("collect", one, str(part), 1))
     for k in range(repeat):
-        target = ws if k == 0 else tmp / f"ws-run-{k}"
-        if k:
-            shutil.copytree(ws, target, ignore=shutil.ignore_patterns(
-                "ledger.sqlite*", "store", "feedback"))
+        target = ws if k == 0 else _untouched(ws, tmp / f"ws-run-{k}")
         log(f"collect, {files} files, {jobs} jobs ({k + 1}/{repeat}) ...")
         settle()
         runs.append(run_child("collect", target, str(inbox), jobs))
     rates = sorted(files / r["seconds"] for r in runs)
     out["collect_rate"] = statistics.median(rates)
     out["collect_rates"] = rates
-    out["collect_seconds"] = files / out["collect_rate"]
     out["collect_1job_rate"] = statistics.median(small / r["seconds"] for r in singles)
     out["collect_small_mb"] = max(max(r["self_mb"], r["children_mb"]) for r in singles)
     out["collect_statuses"] = runs[0]["detail"]
