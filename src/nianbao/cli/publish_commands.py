@@ -13,6 +13,7 @@ from rich.table import Table
 from nianbao.check import check_file
 from nianbao.cli.app import app, console, err_console, fail, findings_table, print_json
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
+from nianbao.cli.upward import print_return, print_tree, write_return
 from nianbao.collect import store
 from nianbao.collect.intake import ENGINE, now_iso
 from nianbao.collect.ledger import Intake, Verdict
@@ -20,6 +21,7 @@ from nianbao.findings import Severity, blocking
 from nianbao.fsutil import atomic_write
 from nianbao.merge.export import export as export_ledger
 from nianbao.merge.export import records
+from nianbao.merge.provenance import contribution_nodes
 from nianbao.merge.totals import merge as merge_units
 from nianbao.merge.workbook import merged_workbook
 from nianbao.publish.importer import import_report
@@ -40,9 +42,23 @@ def merge(
     include_invalid: Annotated[bool, typer.Option(
         "--include-invalid", help="把有错误的单位也纳入汇总（默认只汇总审核通过的）")] = False,
     no_detail: Annotated[bool, typer.Option("--no-detail", help="不写“明细”工作表")] = False,
+    into: Annotated[Path | None, typer.Option(
+        "--into", help="上级下发给本单位的模板：把汇总数填入，-o 写出上报文件")] = None,
+    text: Annotated[Path | None, typer.Option(
+        "--text", help="与 --into 一起：本单位的文字部分（一、五、六），.docx/.md/.html/.txt")
+    ] = None,
+    tree: Annotated[bool, typer.Option(
+        "--tree", help="列出汇总来源树，逐级追溯到各单位的原始文件")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """按字段汇总各单位审核通过的数据，写出官方格式的汇总表、来源和明细。"""
+    """按字段汇总各单位审核通过的数据，写出官方格式的汇总表、来源和明细。
+
+    向上级报送：nianbao merge --into 上级下发的模板.xlsx -o 上报.xlsx
+    """
+    if into and not output:
+        raise fail("使用 --into 时请用 -o 指定上报文件")
+    if text and not into:
+        raise fail("--text 只能与 --into 一起使用")
     ws, ledger, units = open_all(workspace)
     if under and under not in {u.code for u in units}:
         raise fail(f"名单中没有单位代码“{under}”")
@@ -50,11 +66,17 @@ def merge(
     with ledger:
         result = merge_units(ledger, form, ws.config.year, units, under=under,
                              include_invalid=include_invalid, office=ws.config.office)
-    if output:
+    nodes = contribution_nodes(result, ws.store_dir) if tree else None
+    done = None
+    if into and output:
+        done = write_return(ws, result, into, output, text=text,
+                            include_invalid=include_invalid)
+    elif output:
         atomic_write(output, merged_workbook(result, detail=not no_detail))
     code = 1 if blocking(result.findings) else 0
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), **({"tree": nodes} if nodes is not None else {}),
+                    **({"return": done} if done else {})})
         raise typer.Exit(code)
     console.print(f"{result.identity['unit.name']}：纳入 {len(result.contributions)} 个单位，"
                   f"未纳入 {len(result.left_out)} 个。")
@@ -69,7 +91,11 @@ def merge(
         console.print(findings_table(result.findings, title="汇总数据的校验问题"))
     else:
         console.print("汇总数据各项勾稽关系均平衡。")
-    if output:
+    if nodes is not None:
+        print_tree(str(result.identity["unit.name"]), nodes)
+    if done:
+        print_return(done)
+    elif output:
         console.print(f"汇总工作簿：{output}")
     raise typer.Exit(code)
 
