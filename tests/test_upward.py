@@ -25,6 +25,7 @@ from nianbao.collect.intake import collect
 from nianbao.collect.ledger import Ledger
 from nianbao.collect.roster import load_roster
 from nianbao.collect.workspace import Workspace, init_workspace
+from nianbao.merge.provenance import FORMAT, ProvenanceError, from_meta, meta_entries
 from nianbao.merge.totals import merge
 from nianbao.merge.upward import UpwardRefused, return_workbook
 from nianbao.read.normalise import NA, to_json
@@ -254,14 +255,8 @@ def test_a_template_for_another_year_is_refused(levels: Levels) -> None:
 def test_an_altered_template_is_refused_with_what_was_changed(levels: Levels) -> None:
     label = next(c for c in LAYOUT.labels if c.verify and c.area.sheet == "依申请公开"
                  and len(c.text) > 6)
-    src = levels.issued["330101"]
-    altered = levels.root / "altered.xlsx"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(altered, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename == "xl/sharedStrings.xml":
-                data = data.replace(label.text.encode(), ("改" + label.text).encode(), 1)
-            zout.writestr(info, data)
+    altered = patched(levels.issued["330101"], levels.root / "altered.xlsx",
+                      "xl/sharedStrings.xml", label.text.encode(), ("改" + label.text).encode())
     result = run("merge", "-w", levels.ws["qingxi"].root, "--into", altered,
                  "-o", levels.root / "altered-out.xlsx")
     assert result.exit_code == 2
@@ -298,3 +293,63 @@ def test_totals_with_errors_are_refused_unless_include_invalid_which_the_note_st
     assert cli.exit_code == 0, cli.output     # the unit with errors is left out
     assert check_file(plain).values["note.t2"] is None
     assert check_file(plain).values["t3.new.natural_person"] == 10
+
+
+def patched(src: Path, dst: Path, member: str, old: bytes, new: bytes) -> Path:
+    """A copy of a workbook with one member's bytes changed (first occurrence only)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == member:
+                assert old in data, (member, old)
+                data = data.replace(old, new, 1)
+            zout.writestr(info, data)
+    return dst
+
+
+@pytest.mark.libreoffice
+def test_a_template_of_another_version_or_unsigned_is_refused(levels: Levels) -> None:
+    version = FORM.version.encode()
+    other = patched(levels.issued["330101"], levels.root / "v.xlsx", "xl/sharedStrings.xml",
+                    b"<t>" + version + b"</t>", b"<t>0.9.0</t>")
+    result = run("merge", "-w", levels.ws["qingxi"].root, "--into", other,
+                 "-o", levels.root / "v-out.xlsx")
+    assert result.exit_code == 2
+    assert "模板版本不同" in result.output and "0.9.0" in result.output
+    blank = levels.root / "blank.xlsx"
+    assert run("template", "-o", blank).exit_code == 0
+    result = run("merge", "-w", levels.ws["qingxi"].root, "--into", blank,
+                 "-o", levels.root / "blank-out.xlsx")
+    assert result.exit_code == 2 and "没有下发单位的签名" in result.output
+
+
+@pytest.mark.libreoffice
+def test_a_return_saved_again_in_libreoffice_keeps_its_provenance_and_passes(
+        levels: Levels, libreoffice: LibreOffice, tmp_path: Path) -> None:
+    resaved = tmp_path / "resaved.xlsx"
+    libreoffice.recalc_save(levels.returns["qingxi"], resaved)
+    before, after = check_file(levels.returns["qingxi"]), check_file(resaved)
+    assert after.status == "valid" and after.values == before.values
+    assert from_meta(after.submission.meta) == from_meta(before.submission.meta)
+    units = from_meta(after.submission.meta)["units"]
+    assert [(n["code"], n["sha256"]) for n in units] == [
+        (c, sha(levels.unit_files[c])) for c in UNITS[:3]]
+
+
+def test_damaged_provenance_is_refused_not_trusted() -> None:
+    assert from_meta({"form_id": "x"}) is None
+    good = meta_entries({"format": FORMAT, "office": {"code": "1", "name": "甲"},
+                         "units": [{"code": "1-1", "name": "乙", "sha256": "ab",
+                                    "submission": 3, "units": []}]})
+    assert from_meta(good)["units"][0]["submission"] == 3
+    deep: dict[str, Any] = {"code": "x", "units": []}
+    for _ in range(20):
+        deep = {"code": "x", "units": [deep]}
+    for meta in ({"provenance.1": "{not json"},
+                 {"provenance.1": json.dumps({"format": "other", "units": []})},
+                 meta_entries({"format": FORMAT, "units": "all of them"}),
+                 meta_entries({"format": FORMAT, "units": [deep]})):
+        with pytest.raises(ProvenanceError):
+            from_meta(meta)
+    long = meta_entries({"format": FORMAT, "units": [{"code": "u", "name": "名" * 40_000}]})
+    assert len(long) == 2 and from_meta(long)["units"][0]["name"] == "名" * 500

@@ -66,16 +66,16 @@ def merge(
     with ledger:
         result = merge_units(ledger, form, ws.config.year, units, under=under,
                              include_invalid=include_invalid, office=ws.config.office)
-    nodes = contribution_nodes(result, ws.store_dir) if tree else None
+    nodes = contribution_nodes(result, ws.store_dir) if tree or into else None
     done = None
-    if into and output:
-        done = write_return(ws, result, into, output, text=text,
+    if into and output and nodes is not None:
+        done = write_return(ws, result, into, output, nodes=nodes, text=text,
                             include_invalid=include_invalid)
     elif output:
         atomic_write(output, merged_workbook(result, detail=not no_detail))
     code = 1 if blocking(result.findings) else 0
     if as_json:
-        print_json({**result.to_dict(), **({"tree": nodes} if nodes is not None else {}),
+        print_json({**result.to_dict(), **({"tree": nodes} if tree else {}),
                     **({"return": done} if done else {})})
         raise typer.Exit(code)
     console.print(f"{result.identity['unit.name']}：纳入 {len(result.contributions)} 个单位，"
@@ -91,7 +91,7 @@ def merge(
         console.print(findings_table(result.findings, title="汇总数据的校验问题"))
     else:
         console.print("汇总数据各项勾稽关系均平衡。")
-    if nodes is not None:
+    if tree and nodes is not None:
         print_tree(str(result.identity["unit.name"]), nodes)
     if done:
         print_return(done)

@@ -31,14 +31,15 @@ def own_identity(ws: Workspace, result: MergeResult) -> Own:
 
 
 def write_return(ws: Workspace, result: MergeResult, into: Path, output: Path, *,
-                 text: Path | None, include_invalid: bool) -> dict[str, Any]:
+                 nodes: list[dict[str, Any]], text: Path | None, include_invalid: bool
+                 ) -> dict[str, Any]:
     """Fill the issued template `into` with the totals and write it to `output`; a refusal
     prints its reasons and exits (2: the template; 1: the totals have errors)."""
     own = own_identity(ws, result)
     try:
         issued = read_issued(read_text_file(into), str(into), result.form, own)
         prose = prose_from(read_text_file(text), str(text), result.form) if text else None
-        prov = provenance(result, {"code": own.code, "name": own.name}, ws.store_dir,
+        prov = provenance(result, {"code": own.code, "name": own.name}, nodes,
                           include_invalid)
         data = return_workbook(result, issued, prose=prose, include_invalid=include_invalid,
                                provenance=prov)

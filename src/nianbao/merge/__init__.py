@@ -1,1 +1,2 @@
-"""Merging the units' figures into area totals, and exporting the ledger."""
+"""Merging the units' figures into area totals, reporting them upward with their provenance,
+and exporting the ledger."""

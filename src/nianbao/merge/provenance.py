@@ -50,13 +50,13 @@ def contribution_nodes(result: MergeResult, store_dir: Path) -> list[dict[str, A
     return nodes
 
 
-def provenance(result: MergeResult, office: dict[str, str], store_dir: Path,
+def provenance(result: MergeResult, office: dict[str, str], nodes: list[dict[str, Any]],
                include_invalid: bool) -> dict[str, Any]:
-    """The provenance a return of `result` carries: this office, then the tree."""
+    """The provenance a return of `result` carries: this office, then the tree (`nodes`,
+    from contribution_nodes)."""
     return {"format": FORMAT, "office": office, "year": result.year,
             "form": {"id": result.form.id, "version": result.form.version},
-            "include_invalid": include_invalid,
-            "units": contribution_nodes(result, store_dir)}
+            "include_invalid": include_invalid, "units": nodes}
 
 
 def meta_entries(prov: dict[str, Any]) -> dict[str, str]:
