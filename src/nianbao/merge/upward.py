@@ -82,14 +82,16 @@ def read_issued(data: bytes, name: str, form: Form, own: Own) -> IssuedTemplate:
     elif meta.get("form_version") != form.version:
         reasons.append(f"模板版本不同：下发的模板是 {meta.get('form_version') or '（无）'} 版，"
                        f"本工作区使用 {form.version} 版；请用同一版本的 nianbao 和模板")
+    if not meta.get("signature") or "#" not in meta.get("office", ""):
+        # a blank template nobody issued: its identity is whatever was typed, say only this
+        reasons.append("这不是上级签发的模板（没有下发单位的签名）；请使用上级下发给本单位的模板")
+        raise UpwardRefused("\n".join([f"{name} 不能用于上报：", *reasons]))
     altered = [f for f in result.findings if f.code in ALTERED]
     if altered:
         reasons.append("下发的模板已被改动（上级将拒收）：")
         reasons += _quoted(altered)
     elif result.status == UNUSABLE and not reasons:
         reasons += _quoted(result.findings)
-    if not meta.get("signature") or "#" not in meta.get("office", ""):
-        reasons.append("这不是上级签发的模板（没有下发单位的签名）；请使用上级下发给本单位的模板")
     issued = IssuedTemplate(name, dict(meta))
     year = issued.identity["year"]
     if year != own.year:
