@@ -47,3 +47,15 @@ def ledger_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     server: ThrowawayPostgres = request.getfixturevalue("postgres")
     monkeypatch.setenv("NIANBAO_DB", server.fresh_schema())
     return "postgresql"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_ledger_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """`ledger_backend` for a module-scoped fixture (one shared area per backend)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "sqlite":
+            patch.delenv("NIANBAO_DB", raising=False)
+        else:
+            server: ThrowawayPostgres = request.getfixturevalue("postgres")
+            patch.setenv("NIANBAO_DB", server.fresh_schema())
+        yield request.param

@@ -40,6 +40,12 @@ def init(folder: Path, *extra: object) -> Result:
                "--deadline", "2023-01-20", "--roster", roster, *extra)
 
 
+def status_of(folder: Path) -> dict:
+    status = json.loads(run("status", "-w", folder, "--json").stdout)
+    status.pop("as_of")
+    return status
+
+
 def returns(ws_root: Path, folder: Path) -> list[Path]:
     """One valid return per unit and one with an error, in `folder`."""
     ws = open_workspace(ws_root)
@@ -87,7 +93,7 @@ def test_copy_to_postgresql_and_back_keeps_every_row(postgres_url: str, tmp_path
     assert init(folder).exit_code == 0
     run("collect", *returns(folder, tmp_path / "inbox"), "-w", folder)
     run("revalidate", "-w", folder)
-    before = json.loads(run("status", "-w", folder, "--json").stdout)
+    before = status_of(folder)
     with Ledger(folder / "ledger.sqlite") as local:
         state = ledger_state(local, folder)
 
@@ -96,7 +102,7 @@ def test_copy_to_postgresql_and_back_keeps_every_row(postgres_url: str, tmp_path
     assert "行数和内容校验值与原台账一致" in moved.output
     assert open_workspace(folder).config.db == postgres_url
     assert not (folder / "ledger.sqlite").exists()
-    assert json.loads(run("status", "-w", folder, "--json").stdout) == before
+    assert status_of(folder) == before
     with open_ledger(open_workspace(folder)) as remote:
         assert ledger_state(remote, folder) == state
     # the server hands out new ids after the copied ones
