@@ -36,7 +36,8 @@ def server_bin() -> Path:
 class ThrowawayPostgres:
     """Start with `start()`, connect with `url(database)`, remove with `stop()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable  # fsync as a real server does (benchmarks); tests need not
         self.bin = server_bin()
         self.root = Path(tempfile.mkdtemp(prefix="nianbao-pg-", dir="/tmp"))
         self.data = self.root / "data"
@@ -62,8 +63,9 @@ class ThrowawayPostgres:
     def _start(self) -> None:
         # No TCP port: only the socket in our own folder. fsync off: nothing here outlives it.
         options = (f"-c listen_addresses='' -c unix_socket_directories='{self.root}'"
-                   " -c fsync=off -c full_page_writes=off"
                    " -c max_connections=200")
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l",
                   str(self.root / "server.log"), "-w", "-t", "60", "start")
         self.started = True
