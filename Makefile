@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint samples bench fuzz clean
+.PHONY: demo test lint samples bench bench-ledger fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ samples: $(STAMP)
 ## bench: benchmarks against baselines measured in the same run (not tests)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+## bench-ledger: the ledger on PostgreSQL beside SQLite (needs Debian's postgresql package)
+bench-ledger: $(STAMP)
+	$(BIN)/python benchmarks/ledger_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist demo-workspace

@@ -178,13 +178,13 @@ def _rezip(members: list[tuple[zipfile.ZipInfo, bytes]], swaps: dict[str, str]) 
 
 def child(task: str, ws: str, extra: str, jobs: int) -> None:
     from nianbao.collect.intake import collect
-    from nianbao.collect.ledger import Ledger
+    from nianbao.collect.ledger import open_ledger
     from nianbao.collect.revalidate import revalidate
     from nianbao.collect.roster import load_roster
     from nianbao.collect.workspace import open_workspace
 
     workspace = open_workspace(Path(ws))
-    ledger = Ledger(workspace.ledger_path)
+    ledger = open_ledger(workspace)
     ledger.sync_units(load_roster(workspace.roster_path))
     started = time.perf_counter()
     if task == "collect":
@@ -251,12 +251,12 @@ def stage_times(ws: Path, paths: list[Path]) -> dict[str, Any]:
     import importlib
 
     from nianbao.collect import intake
-    from nianbao.collect.ledger import Ledger
+    from nianbao.collect.ledger import open_ledger
     from nianbao.collect.roster import load_roster
     from nianbao.collect.workspace import open_workspace
 
     workspace = open_workspace(ws)
-    ledger = Ledger(workspace.ledger_path)
+    ledger = open_ledger(workspace)
     ledger.sync_units(load_roster(workspace.roster_path))
     ctx = intake.Context.of(workspace, {u.code: u.name for u in ledger.units()},
                             received_at=RECEIVED, ledger=ledger)
@@ -349,13 +349,13 @@ def bench_collect(tmp: Path, files: int, jobs: int, repeat: int) -> dict[str, An
 
 
 def bench_merge(ws: Path) -> dict[str, Any]:
-    from nianbao.collect.ledger import Ledger
+    from nianbao.collect.ledger import open_ledger
     from nianbao.collect.workspace import open_workspace
     from nianbao.merge.totals import merge
     from nianbao.spec.load import load_form
 
     workspace = open_workspace(ws)
-    ledger = Ledger(workspace.ledger_path)
+    ledger = open_ledger(workspace)
     started = time.perf_counter()
     rows = [json.loads(r[0]) for r in ledger.db.execute("SELECT record FROM validations")]
     floor = time.perf_counter() - started

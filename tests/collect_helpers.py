@@ -5,15 +5,23 @@ values (rendered directly, no LibreOffice), and the ledger read back without ids
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from nianbao.collect.distribute import issue_options
-from nianbao.collect.ledger import Ledger
+from nianbao.collect.ledger import Ledger, open_ledger
 from nianbao.collect.roster import load_roster
-from nianbao.collect.workspace import Workspace, init_workspace
+from nianbao.collect.workspace import (
+    CONFIG_NAME,
+    Workspace,
+    config_text,
+    init_workspace,
+    open_workspace,
+)
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import layout_for
 from nianbao.spec.load import load_form
@@ -99,10 +107,44 @@ def make_workspace(root: Path, roster_text: str = ROSTER_CSV, *, year: int = YEA
                    ) -> tuple[Workspace, Ledger]:
     """A new workspace under `root` with the roster synced into its ledger."""
     roster = write_roster(root.parent / f"{root.name}-roster", roster_text)
-    ws = init_workspace(root, year=year, office=office, deadline=deadline, roster=roster)
-    ledger = Ledger(ws.ledger_path)
+    ws = init_workspace(root, year=year, office=office, deadline=deadline, roster=roster,
+                        db=fresh_ledger_target())
+    ledger = open_ledger(ws)
     ledger.sync_units(load_roster(ws.roster_path))
     return ws, ledger
+
+
+def fresh_ledger_target() -> str:
+    """"" (ledger.sqlite) or, when the `ledger_backend` fixture chose PostgreSQL (through
+    NIANBAO_DB), a schema of its own for each workspace a test makes."""
+    url = os.environ.get("NIANBAO_DB", "")
+    if not url:
+        return ""
+    from nianbao.testing.postgres import fresh_schema_beside
+
+    return fresh_schema_beside(url)
+
+
+def copy_workspace(source: Path, target: Path) -> Workspace:
+    """A copy of a workspace folder (same key, config, roster) with a ledger of its own:
+    on PostgreSQL a fresh schema, holding what the source's ledger held."""
+    shutil.copytree(source, target)
+    ws = open_workspace(target)
+    if ws.config.db:
+        from dataclasses import replace
+
+        from nianbao.collect.ledger_copy import copy_ledger
+
+        ws = Workspace(target, replace(ws.config, db=fresh_ledger_target()))
+        (target / CONFIG_NAME).write_text(config_text(ws.config), encoding="utf-8")
+        with open_ledger(open_workspace(source)) as src, open_ledger(ws) as dst:
+            copy_ledger(src.db, dst.db)
+    return ws
+
+
+def ledger_of(root: Path) -> Ledger:
+    """The ledger of the workspace in `root`, wherever its config puts it."""
+    return open_ledger(open_workspace(root))
 
 
 def identity(code: str, name: str | None = None, year: int = YEAR) -> dict[str, Any]:

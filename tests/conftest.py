@@ -11,7 +11,7 @@ from nianbao.spec.layout import Layout, layout_for
 from nianbao.spec.load import load_form
 from nianbao.spec.model import Form
 
-pytest_plugins = ["tests.conftest_libreoffice"]
+pytest_plugins = ["tests.conftest_libreoffice", "tests.conftest_postgres"]
 
 ROOT = Path(__file__).resolve().parents[1]
 

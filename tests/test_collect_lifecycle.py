@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import pickle
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from nianbao.collect.distribute import distribute, issue_options
 from nianbao.collect.intake import CHINA, collect
-from nianbao.collect.ledger import Ledger, Verdict
+from nianbao.collect.ledger import Ledger, Verdict, open_ledger
 from nianbao.collect.revalidate import revalidate
 from nianbao.collect.roster import load_roster
 from nianbao.collect.status import unit_status
@@ -31,6 +30,7 @@ from tests.collect_helpers import (
     RECEIVED,
     ROSTER_CSV,
     complete_values,
+    copy_workspace,
     identity,
     issue,
     ledger_state,
@@ -47,7 +47,7 @@ AS_OF = datetime(2023, 1, 31, tzinfo=CHINA)
 
 
 @pytest.fixture
-def wsl(tmp_path: Path):
+def wsl(tmp_path: Path, ledger_backend: str):
     ws, ledger = make_workspace(tmp_path / "ws")
     yield ws, ledger
     ledger.close()
@@ -428,7 +428,7 @@ CORPUS_STORED = {"good.xlsx", "external_links.xlsx", "embedded_object.xlsx"}
 
 
 @pytest.fixture
-def mixed(tmp_path: Path):
+def mixed(tmp_path: Path, ledger_backend: str):
     ws, ledger = make_workspace(tmp_path / "ws")
     other, other_ledger = make_workspace(tmp_path / "city", office="青溪市政务公开办")
     other_ledger.close()
@@ -482,10 +482,8 @@ def test_mixed_inbox_is_fully_accounted_for(mixed) -> None:
 
 def test_parallel_collect_gives_the_same_ledger(mixed, tmp_path: Path) -> None:
     ws, ledger, _, inbox = mixed
-    twin_root = tmp_path / "ws2"
-    shutil.copytree(ws.root, twin_root)  # same key, config, roster; empty ledger
-    twin = open_workspace(twin_root)
-    with Ledger(twin.ledger_path) as twin_ledger:
+    twin = copy_workspace(ws.root, tmp_path / "ws2")  # same key, config, roster; empty ledger
+    with open_ledger(twin) as twin_ledger:
         one = collect(ws, ledger, [inbox], jobs=1, received_at=RECEIVED)
         two = collect(twin, twin_ledger, [inbox], jobs=2, received_at=RECEIVED)
         assert ledger_state(ledger, ws.root) == ledger_state(twin_ledger, twin.root)

@@ -240,7 +240,7 @@ class Area:
 
 
 @pytest.fixture(scope="module")
-def area(tmp_path_factory: pytest.TempPathFactory) -> Area:
+def area(tmp_path_factory: pytest.TempPathFactory, module_ledger_backend: str) -> Area:
     """330599, -002 (resubmitted), -101, -101-01 valid; -003 with errors; -007 sent another
     office's template (rejected); -101-02 sent nothing."""
     root = tmp_path_factory.mktemp("area")

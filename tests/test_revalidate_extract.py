@@ -38,7 +38,7 @@ def verdicts(ledger: Ledger) -> dict[int, tuple]:
 
 
 @pytest.fixture
-def collected(tmp_path: Path):
+def collected(tmp_path: Path, ledger_backend: str):
     ws, ledger = make_workspace(tmp_path / "ws")
     collect(ws, ledger, [mixed_inbox(ws, tmp_path / "inbox")], received_at=RECEIVED)
     yield ws, ledger

@@ -7,10 +7,12 @@ import sys
 
 from nianbao.cli import (  # noqa: F401  (importing registers the commands)
     collect_commands,
+    db_commands,
     form_commands,
     publish_commands,
 )
 from nianbao.cli.app import app, err_console
+from nianbao.collect.ledger_db import LedgerError
 
 REASONS = {
     errno.EACCES: "没有权限", errno.EPERM: "没有权限", errno.ENOSPC: "磁盘空间不足",
@@ -27,6 +29,9 @@ def main() -> None:
         where = f" {exc.filename}" if exc.filename else ""
         why = REASONS.get(exc.errno or 0, exc.strerror or str(exc))
         err_console.print(f"[red]错误：[/red]无法读写{where}：{why}")
+        sys.exit(2)
+    except LedgerError as exc:  # the database went away or the disk filled mid-command
+        err_console.print(f"[red]错误：[/red]{exc}。本次未完成的一批没有入账，修好后再运行即可继续。")
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("已中断。已入账的文件保留在台账中，再次运行同一命令即可继续。")

@@ -16,7 +16,8 @@ from nianbao.cli.app import app, console, err_console, fail, print_json
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.intake import CHINA, expand_paths
 from nianbao.collect.intake import collect as collect_files
-from nianbao.collect.ledger import Ledger
+from nianbao.collect.ledger import Ledger, open_ledger
+from nianbao.collect.ledger_db import LedgerError
 from nianbao.collect.revalidate import revalidate as revalidate_all
 from nianbao.collect.roster import RosterError, Unit, load_roster, subtree
 from nianbao.collect.status import STATE_WORDS, TIME_WORDS, unit_status
@@ -40,10 +41,10 @@ def open_all(root: Path) -> tuple[Workspace, Ledger, list[Unit]]:
         ws = open_workspace(root)
         units = load_roster(ws.roster_path)
         load_form(ws.config.form)
-    except (WorkspaceError, RosterError, SpecError) as exc:
+        ledger = open_ledger(ws)
+        ledger.sync_units(units)
+    except (WorkspaceError, RosterError, SpecError, LedgerError) as exc:
         raise fail(str(exc)) from None
-    ledger = Ledger(ws.ledger_path)
-    ledger.sync_units(units)
     return ws, ledger, units
 
 
@@ -68,6 +69,9 @@ def init(
     deadline: Annotated[str | None, typer.Option(help="报送截止日期，如 2023-01-20")] = None,
     roster: Annotated[Path | None, typer.Option(help="报送单位名单（CSV 或 XLSX）")] = None,
     form: Annotated[str, typer.Option(help="模板编号")] = DEFAULT_FORM,
+    db: Annotated[str, typer.Option(
+        "--db", help="台账数据库：PostgreSQL 连接地址（默认：工作区里的 ledger.sqlite）",
+        envvar="NIANBAO_DB", show_envvar=False)] = "",
 ) -> None:
     """新建收集工作区：配置、示例名单、签名密钥、台账。例：nianbao init 2022年报 --year 2022"""
     try:
@@ -79,10 +83,10 @@ def init(
         if roster is not None:
             load_roster(roster)
         ws = init_workspace(folder, year=year, office=office, office_code=office_code,
-                            deadline=due, form=form, roster=roster)
-    except (WorkspaceError, RosterError, SpecError) as exc:
+                            deadline=due, form=form, roster=roster, db=db.strip())
+        open_ledger(ws).close()
+    except (WorkspaceError, RosterError, SpecError, LedgerError) as exc:
         raise fail(str(exc)) from None
-    Ledger(ws.ledger_path).close()
     console.print(f"已新建工作区 {folder}：{year} 年度，{office}。"
                   f"请编辑 {ws.roster_path.name}（报送单位名单）后运行 nianbao distribute。")
 

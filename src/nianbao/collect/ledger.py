@@ -1,97 +1,27 @@
 """The ledger: every file received, as an immutable submission, and every verdict on it.
 
-SQLite by default, behind this one module; the schema uses plain SQL types so that a
-server database could hold it too. Submissions never change: a re-validation appends a
-new verdict, and the latest verdict of a submission is its current one. Writes happen in
-short `BEGIN IMMEDIATE` transactions, so two processes on one workspace serialise cleanly
-and a killed process leaves the ledger as of its last committed batch.
+SQLite by default, PostgreSQL for several hosts (ledger_db.py); the SQL here is the same
+for both. Submissions never change: a re-validation appends a new verdict, and the latest
+verdict of a submission is its current one. Writes happen in short transactions, so two
+processes on one workspace serialise cleanly, the same bytes are recorded once (a unique
+constraint decides, not a read-then-write), and a killed process leaves the ledger as of
+its last committed batch.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nianbao.collect import ledger_schema
+from nianbao.collect.ledger_db import Database, LedgerError, Transaction, connect, display
 from nianbao.collect.roster import Unit
+from nianbao.collect.workspace import Workspace
 from nianbao.findings import json_safe
 from nianbao.fsutil import storable
-
-SCHEMA_VERSION = "1"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS units (
-    code     TEXT PRIMARY KEY,
-    name     TEXT NOT NULL,
-    parent   TEXT,
-    contact  TEXT,
-    deadline TEXT,
-    position INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id          INTEGER PRIMARY KEY,
-    kind        TEXT NOT NULL,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT,
-    detail      TEXT
-);
-CREATE TABLE IF NOT EXISTS submissions (
-    id          INTEGER PRIMARY KEY,
-    sha256      TEXT NOT NULL UNIQUE,
-    size        INTEGER NOT NULL,
-    kind        TEXT NOT NULL,
-    file_name   TEXT NOT NULL,
-    source_path TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    run_id      INTEGER REFERENCES runs(id),
-    stored      TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS validations (
-    id            INTEGER PRIMARY KEY,
-    submission_id INTEGER NOT NULL REFERENCES submissions(id),
-    run_id        INTEGER REFERENCES runs(id),
-    validated_at  TEXT NOT NULL,
-    status        TEXT NOT NULL,
-    reason        TEXT,
-    unit_code     TEXT,
-    year          INTEGER,
-    form_id       TEXT,
-    form_version  TEXT,
-    signature     TEXT,
-    record        TEXT NOT NULL,
-    findings      TEXT NOT NULL,
-    errors        INTEGER NOT NULL,
-    warnings      INTEGER NOT NULL,
-    explained     INTEGER NOT NULL,
-    engine        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS validations_by_submission ON validations (submission_id, id);
-CREATE INDEX IF NOT EXISTS validations_by_unit ON validations (unit_code, year);
-CREATE TABLE IF NOT EXISTS sightings (
-    id            INTEGER PRIMARY KEY,
-    run_id        INTEGER REFERENCES runs(id),
-    path          TEXT NOT NULL,
-    sha256        TEXT,
-    outcome       TEXT NOT NULL,
-    submission_id INTEGER REFERENCES submissions(id),
-    seen_at       TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS extracts (
-    submission_id INTEGER PRIMARY KEY REFERENCES submissions(id),
-    key           TEXT NOT NULL,
-    data          BLOB NOT NULL
-);
-CREATE VIEW IF NOT EXISTS current_validations AS
-    SELECT v.* FROM validations v
-    WHERE v.id = (SELECT max(id) FROM validations w WHERE w.submission_id = v.submission_id);
-"""
 
 # Outcomes of a sighting: a file handed to collect ends as exactly one of these.
 STORED, REJECTED, DUPLICATE = "stored", "rejected", "duplicate"
@@ -188,20 +118,28 @@ class Row:
 
 
 class Ledger:
-    def __init__(self, path: Path, timeout: float = 60.0) -> None:
-        self.path = path
-        self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = FULL")
-        self.db.execute("PRAGMA foreign_keys = ON")
-        with self.transaction():
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
-            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                            (SCHEMA_VERSION,))
+    """The ledger at `target` (a SQLite path or a PostgreSQL URL). With `workspace_id`, the
+    ledger is bound to that workspace and refuses to serve another one."""
+
+    def __init__(self, target: str | Path, timeout: float = 60.0, *,
+                 workspace_id: str | None = None) -> None:
+        self.target = target
+        self.db: Database = connect(target, timeout)
+        try:
+            with self.transaction():
+                ledger_schema.ensure(self.db, workspace_id)
+        except BaseException:
+            self.db.close()
+            raise
+
+    @property
+    def path(self) -> str | Path:
+        return self.target
+
+    @staticmethod
+    def shown(target: str | Path) -> str:
+        """A ledger target as a person may see it (no password)."""
+        return display(target)
 
     def close(self) -> None:
         self.db.close()
@@ -212,8 +150,8 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+    def transaction(self) -> Transaction:
+        return Transaction(self.db)
 
     # -- units -------------------------------------------------------------------------
     def sync_units(self, units: Iterable[Unit]) -> None:
@@ -231,9 +169,9 @@ class Ledger:
     # -- runs --------------------------------------------------------------------------
     def start_run(self, kind: str, at: str, detail: dict[str, Any] | None = None) -> int:
         with self.transaction():
-            cur = self.db.execute("INSERT INTO runs (kind, started_at, detail) VALUES (?, ?, ?)",
-                                  (kind, at, _dump(detail or {})))
-            return int(cur.lastrowid or 0)
+            row = self.db.execute("INSERT INTO runs (kind, started_at, detail) VALUES (?, ?, ?)"
+                                  " RETURNING id", (kind, at, _dump(detail or {}))).fetchone()
+            return int(row[0])
 
     def finish_run(self, run_id: int, at: str, detail: dict[str, Any]) -> None:
         with self.transaction():
@@ -255,17 +193,20 @@ class Ledger:
         out = []
         with self.transaction():
             for it in intakes:
-                existing = self.submission_id(it.sha256)
-                if existing is not None or it.verdict is None:
+                sid = None
+                if it.verdict is not None:
+                    row = self.db.execute(
+                        "INSERT INTO submissions (sha256, size, kind, file_name, source_path,"
+                        " received_at, run_id, stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (sha256) DO NOTHING RETURNING id",
+                        (it.sha256, it.size, it.kind, storable(it.file_name), storable(it.path),
+                         at, run_id, it.stored)).fetchone()
+                    sid = int(row[0]) if row else None
+                if sid is None or it.verdict is None:
+                    existing = self.submission_id(it.sha256)
                     out.append((DUPLICATE, existing or 0))
                     self._sighting(run_id, it.path, it.sha256, DUPLICATE, existing, at)
                     continue
-                cur = self.db.execute(
-                    "INSERT INTO submissions (sha256, size, kind, file_name, source_path,"
-                    " received_at, run_id, stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (it.sha256, it.size, it.kind, storable(it.file_name), storable(it.path), at,
-                     run_id, it.stored))
-                sid = int(cur.lastrowid or 0)
                 self._validation(sid, run_id, at, it.verdict)
                 if it.extract is not None:
                     self._extract(sid, *it.extract)
@@ -289,7 +230,9 @@ class Ledger:
                 self._validation(sid, run_id, at, verdict)
 
     def _extract(self, sid: int, key: str, data: bytes) -> None:
-        self.db.execute("INSERT OR REPLACE INTO extracts VALUES (?, ?, ?)", (sid, key, data))
+        self.db.execute("INSERT INTO extracts VALUES (?, ?, ?) ON CONFLICT (submission_id)"
+                        " DO UPDATE SET key = excluded.key, data = excluded.data",
+                        (sid, key, data))
 
     def put_extracts(self, items: list[tuple[int, tuple[str, bytes]]]) -> None:
         with self.transaction():
@@ -298,7 +241,7 @@ class Ledger:
 
     def extracts(self, key: str) -> dict[int, bytes]:
         """Submission id -> its extract, for the extracts made under `key`."""
-        return {r[0]: r[1] for r in self.db.execute(
+        return {r[0]: bytes(r[1]) for r in self.db.execute(
             "SELECT submission_id, data FROM extracts WHERE key = ?", (key,))}
 
     def _validation(self, sid: int, run_id: int, at: str, v: Verdict) -> None:
@@ -382,31 +325,24 @@ class Ledger:
             " FROM validations WHERE submission_id = ? ORDER BY id", (submission_id,))]
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (re-entrant: nested uses
-    join the outer transaction)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        self.outer = False
-
-    def __enter__(self) -> None:
-        if not self.db.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.outer = True
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if not self.outer:
-            return
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        else:
-            self.db.execute("ROLLBACK")
-
-
 def _dump(data: Any) -> str:
     try:  # the usual case: records and findings are JSON values already
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         text = json.dumps(json_safe(data), ensure_ascii=False, separators=(",", ":"))
     return storable(text)
+
+
+def open_ledger(ws: Workspace, timeout: float = 60.0) -> Ledger:
+    """The workspace's ledger, wherever its config puts it. A workspace whose submissions are
+    still in ledger.sqlite is not silently switched to an empty server database."""
+    target = ws.ledger_target
+    if not isinstance(target, Path) and ws.ledger_path.exists():
+        with Ledger(ws.ledger_path, timeout) as local:
+            held = local.db.execute("SELECT count(*) FROM submissions").fetchone()[0]
+        if held:
+            raise LedgerError(
+                f"{ws.ledger_path} 里还有 {held} 份提交，而台账已设为 "
+                f"{Ledger.shown(target)}：请先运行 nianbao db copy --to 该地址 --use 把台账"
+                "搬过去，或去掉 db 设置（和环境变量 NIANBAO_DB）继续用本地台账")
+    return Ledger(target, timeout, workspace_id=ws.ledger_id)

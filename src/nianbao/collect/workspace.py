@@ -3,7 +3,9 @@
     DIR/nianbao.toml        reporting year, form, collecting office, deadline
     DIR/roster.csv          the reporting units
     DIR/.nianbao/secret.key key that signs issued templates (never distributed)
-    DIR/ledger.sqlite       every submission, immutable, with its validations
+    DIR/ledger.sqlite       every submission, immutable, with its validations (or, with
+                            `db` set, a PostgreSQL database; NIANBAO_DB when the config
+                            names none)
     DIR/store/              original bytes of every file received, content-addressed
     DIR/outbox/             personalised templates to send out
     DIR/feedback/           feedback workbooks and receipts to send back
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -39,6 +42,7 @@ class Config:
     deadline: date | None
     roster: str = "roster.csv"
     block_unexplained_warnings: bool = False
+    db: str = ""                       # a PostgreSQL URL; empty: ledger.sqlite in the folder
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,17 @@ class Workspace:
     @property
     def ledger_path(self) -> Path:
         return self.root / "ledger.sqlite"
+
+    @property
+    def ledger_target(self) -> str | Path:
+        """Where the ledger lives: the config's `db`, else NIANBAO_DB, else ledger.sqlite."""
+        return self.config.db or os.environ.get("NIANBAO_DB", "").strip() or self.ledger_path
+
+    @property
+    def ledger_id(self) -> str:
+        """The workspace's identity in its ledger (from the signing key, never shown whole):
+        a database serves one workspace only."""
+        return hashlib.sha256(b"nianbao-ledger\0" + self.key).hexdigest()
 
     @property
     def store_dir(self) -> Path:
@@ -86,10 +101,12 @@ EXAMPLE_ROSTER = """单位代码,单位名称,上级单位代码,联系人,截�
 
 def init_workspace(root: Path, *, year: int, office: str, office_code: str = "",
                    deadline: date | None = None, form: str = DEFAULT_FORM,
-                   roster: Path | None = None) -> Workspace:
+                   roster: Path | None = None, db: str = "") -> Workspace:
     """Create a workspace; refuses to overwrite an existing one."""
     if (root / CONFIG_NAME).exists():
         raise WorkspaceError(f"{root / CONFIG_NAME} 已存在：这里已经是一个收集工作区")
+    if db and not db.startswith(("postgresql://", "postgres://")):
+        raise WorkspaceError(f"--db 应为 PostgreSQL 连接地址（postgresql://…），实为 {db!r}")
     for sub in ("store", "outbox", "feedback", "inbox", ".nianbao"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     key_path = root / KEY_PATH
@@ -110,7 +127,7 @@ def init_workspace(root: Path, *, year: int, office: str, office_code: str = "",
     else:
         target.write_text(EXAMPLE_ROSTER, encoding="utf-8")
     config = Config(year=year, form=form, office=office, office_code=office_code,
-                    deadline=deadline, roster=roster_name)
+                    deadline=deadline, roster=roster_name, db=db)
     (root / CONFIG_NAME).write_text(config_text(config), encoding="utf-8")
     return Workspace(root, config)
 
@@ -127,6 +144,9 @@ deadline = "{deadline}"   # 报送截止日期（含当日）；名单中可为�
 roster = "{c.roster}"
 # 为 true 时，未在“说明”栏解释的提醒也视为未通过
 block_unexplained_warnings = {str(c.block_unexplained_warnings).lower()}
+# 台账数据库：留空为本文件夹下的 ledger.sqlite；多台服务器共用时填 PostgreSQL 连接地址，
+# 如 "postgresql://nianbao@db.example/nianbao2022"（为空时也可由环境变量 NIANBAO_DB 指定）
+db = "{_escape(c.db)}"
 """
 
 
@@ -158,14 +178,19 @@ def open_workspace(root: Path) -> Workspace:
     form = c.get("form", DEFAULT_FORM)
     if not isinstance(form, str) or not re.match(r"^[a-z0-9][a-z0-9-]*$", form):
         problems.append(f"collection.form 不是合法的模板编号：{form!r}")
-    for key in ("office", "office_code", "roster"):
+    for key in ("office", "office_code", "roster", "db"):
         if key in c and not isinstance(c[key], str):
             problems.append(f"collection.{key} 应为文本")
     if not isinstance(c.get("block_unexplained_warnings", False), bool):
         problems.append("collection.block_unexplained_warnings 应为 true 或 false（不加引号）")
+    db = c.get("db", "")
+    if isinstance(db, str) and db and not db.startswith(("postgresql://", "postgres://")):
+        problems.append("collection.db 应为空或 PostgreSQL 连接地址（postgresql://…），"
+                        f"实为 {db!r}")
     if problems:
         raise WorkspaceError(f"{path}：" + "；".join(problems))
     return Workspace(root, Config(
         year=year, form=form, office=c.get("office", ""), office_code=c.get("office_code", ""),
         deadline=deadline, roster=c.get("roster", "roster.csv"),
-        block_unexplained_warnings=bool(c.get("block_unexplained_warnings", False))))
+        block_unexplained_warnings=bool(c.get("block_unexplained_warnings", False)),
+        db=db if isinstance(db, str) else ""))
