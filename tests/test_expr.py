@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nianbao.cells import a1, col_letters
-from nianbao.rules import expr
-from nianbao.rules.expr import (
+from nianbao.spec import expr
+from nianbao.spec.expr import (
     Comparison,
     ExprError,
     Ref,

@@ -1146,7 +1146,7 @@ TEXTS = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", 
                                                  "x005F_", "=1+1", "#N/A", "TRUE"])
 INTEGERS = st.one_of(st.integers(0, 10_000), st.integers(0, 10**9), st.integers(-1000, -1))
 # Floats and Decimals are not mixed in one return: rendering such values fails (see the
-# report: nianbao.rules.evaluate.sheet_values subtracts a Decimal from a float).
+# report: nianbao.validate.evaluate.sheet_values subtracts a Decimal from a float).
 FLOATS = st.one_of(st.integers(0, 10**7).map(lambda n: n / 10),
                    st.floats(min_value=-1e12, max_value=1e12, allow_nan=False,
                              allow_infinity=False))

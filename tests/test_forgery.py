@@ -26,10 +26,10 @@ import pytest
 from nianbao.collect.distribute import issue_options
 from nianbao.collect.intake import CHINA, collect
 from nianbao.collect.ledger import Ledger
+from nianbao.collect.records import records
 from nianbao.collect.signing import key_id, sign
 from nianbao.collect.status import unit_status
 from nianbao.collect.workspace import Workspace
-from nianbao.merge.export import records
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import META_KEYS, META_SHEET
 from nianbao.testing.libreoffice import Edit, LibreOffice

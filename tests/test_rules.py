@@ -284,7 +284,7 @@ def test_compiled_sides_are_the_term_by_term_sums(form, kind, every, data):
     """The rules compiled into one function give exactly what summing each side term by
     term gives, type and float rounding included; floats beside Decimals one by one. With
     every input given (a record read from a file) the compiled functions read n[id]."""
-    from nianbao.rules.evaluate import (
+    from nianbao.validate.evaluate import (
         _sum,
         current_sides,
         field_values,

@@ -17,10 +17,10 @@ from nianbao.cli.upward import print_return, print_tree, write_return
 from nianbao.collect import store
 from nianbao.collect.intake import ENGINE, now_iso
 from nianbao.collect.ledger import Intake, Verdict
+from nianbao.collect.records import records
 from nianbao.findings import Severity, blocking
 from nianbao.fsutil import atomic_write
 from nianbao.merge.export import export as export_ledger
-from nianbao.merge.export import records
 from nianbao.merge.provenance import contribution_nodes
 from nianbao.merge.totals import merge as merge_units
 from nianbao.merge.workbook import merged_workbook

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nianbao import __version__, deflate
+from nianbao import deflate
 from nianbao.check import CheckResult
 from nianbao.findings import Finding, Severity
 from nianbao.read.normalise import from_json
@@ -19,6 +19,7 @@ from nianbao.read.submission import Submission
 from nianbao.spec.layout import layout_for
 from nianbao.spec.model import Form
 from nianbao.validate.rules import check_rules
+from nianbao.version import __version__
 
 # Findings the rules produce: recomputed from the values, never kept.
 RULE_CODES = frozenset({"UNBALANCED"})

@@ -31,9 +31,9 @@ from nianbao.cells import a1
 from nianbao.collect.distribute import issue_options
 from nianbao.collect.feedback import IssueList, IssueRow, _issues_sheet
 from nianbao.render.workbook import RenderOptions, _Writer, meta_values, render
-from nianbao.rules.evaluate import sheet_values
 from nianbao.spec.layout import META_SHEET, Layout
 from nianbao.spec.model import NUMERIC_KINDS
+from nianbao.validate.evaluate import sheet_values
 
 _X = XMLwriter()  # xlsxwriter's own escaping, so text is written exactly as it writes it
 MAX_TEXT = 16_000     # xlsxwriter cuts longer strings (UTF-16 length 32767): render those

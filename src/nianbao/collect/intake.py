@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from nianbao import __version__
 from nianbao.check import UNUSABLE, CheckResult, check_bytes, os_reason
 from nianbao.collect import store
 from nianbao.collect.extract import make_extract
@@ -29,6 +28,7 @@ from nianbao.read.normalise import json_values
 from nianbao.sandbox import Failure, Limits, sandboxed_map
 from nianbao.spec.model import Form
 from nianbao.validate.rules import check_rules
+from nianbao.version import __version__
 
 ENGINE = f"nianbao {__version__}"
 CHINA = timezone(timedelta(hours=8))
@@ -66,7 +66,7 @@ class Context:
         year = year or ws.config.year
         previous = {}
         if ledger is not None:
-            from nianbao.merge.export import records
+            from nianbao.collect.records import records
             from nianbao.spec.load import load_form
 
             previous = {r.unit_code: r.values for r in

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from nianbao.errors import StorageError
+
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
 
-class LedgerError(RuntimeError):
+class LedgerError(StorageError):
     """The ledger's database cannot be used; the message says which and why, in Chinese."""
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from nianbao.errors import InputError
 from nianbao.text import decode_chinese
 
 COLUMNS = {
@@ -25,7 +26,7 @@ COLUMNS = {
 }
 
 
-class RosterError(ValueError):
+class RosterError(InputError):
     """The roster cannot be used; `problems` lists every located problem."""
 
     def __init__(self, file: str, problems: list[str]) -> None:

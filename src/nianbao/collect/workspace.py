@@ -23,13 +23,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from nianbao.errors import InputError
 from nianbao.spec.load import DEFAULT_FORM
 
 CONFIG_NAME = "nianbao.toml"
 KEY_PATH = Path(".nianbao") / "secret.key"
 
 
-class WorkspaceError(ValueError):
+class WorkspaceError(InputError):
     """The workspace is missing or its config is wrong; the message says where and what."""
 
 

@@ -10,56 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import xlsxwriter
 
-from nianbao.collect.ledger import Ledger, Row
-from nianbao.read.normalise import NA, NA_JSON, from_json, to_json
+from nianbao.collect.ledger import Ledger
+from nianbao.collect.records import Record, records
+from nianbao.read.normalise import NA, NA_JSON, to_json
 from nianbao.render.workbook import FIXED_TIME
 from nianbao.spec.model import Form
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 LONG_COLUMNS = ("unit_code", "unit_name", "year", "field", "label", "value", "value_state",
                 "status", "source", "submission")
-
-
-@dataclass
-class Record:
-    unit_code: str
-    unit_name: str
-    year: int
-    status: str
-    source: str        # collected | imported
-    submission: int
-    values: dict[str, Any]
-
-
-def records(ledger: Ledger, form: Form, year: int | None = None) -> list[Record]:
-    """The record that counts per (unit, year), in roster order then year."""
-    names = {u.code: u.name for u in ledger.units()}
-    order = {code: i for i, code in enumerate(names)}
-    best: dict[tuple[str, int], Row] = {}
-    for row in ledger.rows(year=year):
-        v = row.verdict
-        if not v.unit_code or v.year is None or v.status == "rejected":
-            continue
-        key = (v.unit_code, v.year)
-        old = best.get(key)
-        if old is None or v.status == "valid" or old.verdict.status != "valid":
-            best[key] = row
-    out = []
-    for (code, yr), row in best.items():
-        raw = row.verdict.record.get("values", {})
-        values = {fid: from_json(raw.get(fid), f.kind) for fid, f in form.fields.items()}
-        out.append(Record(code, names.get(code) or str(values.get("unit.name") or ""), yr,
-                          row.verdict.status,
-                          "imported" if row.kind == "published" else "collected", row.id,
-                          values))
-    out.sort(key=lambda r: (r.year, order.get(r.unit_code, len(order)), r.unit_code))
-    return out
 
 
 def safe_text(value: Any) -> Any:

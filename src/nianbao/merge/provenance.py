@@ -16,6 +16,7 @@ from typing import Any
 
 from nianbao.collect import store
 from nianbao.collect.ledger import Row
+from nianbao.errors import InputError
 from nianbao.merge.totals import MergeResult
 from nianbao.read.fast_reader import read_auto
 from nianbao.read.precheck import Limits, precheck_bytes
@@ -31,7 +32,7 @@ _TEXT_KEYS = ("code", "name", "status", "sha256", "file", "received_at", "form_v
 UNREADABLE = "来源信息无法读取"
 
 
-class ProvenanceError(ValueError):
+class ProvenanceError(InputError):
     """A file's provenance is damaged or not in the expected shape (message in Chinese)."""
 
 

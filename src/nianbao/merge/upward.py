@@ -16,6 +16,7 @@ from typing import Any
 
 from nianbao.check import UNUSABLE, check_bytes, os_reason
 from nianbao.collect.signing import signed_text
+from nianbao.errors import RefusedError
 from nianbao.findings import Finding, Severity, blocking
 from nianbao.merge.provenance import meta_entries
 from nianbao.merge.totals import MergeResult
@@ -31,7 +32,7 @@ ALTERED = ("SHEET_MISSING", "LABEL_CHANGED", "FORMULA_CHANGED", "FORM_FINGERPRIN
 SHOWN = 5  # findings quoted in a refusal
 
 
-class UpwardRefused(ValueError):
+class UpwardRefused(RefusedError):
     """The return cannot be made; the message (Chinese) says why, each reason on a line.
     exit_code: 2 for a template that cannot be used, 1 for totals that still have errors."""
 

@@ -36,7 +36,7 @@ from nianbao.findings import Finding, make
 from nianbao.publish.record import Record
 from nianbao.publish.report import Section, field_id, format_value, note_field, sections
 from nianbao.read.normalise import NA, normalise
-from nianbao.rules.expr import Ref, Side
+from nianbao.spec.expr import Ref, Side
 from nianbao.spec.model import COUNT, Block, Form, Header, Table
 from nianbao.text import decode_chinese
 from nianbao.validate.rules import check_rules

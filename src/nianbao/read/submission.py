@@ -18,7 +18,6 @@ from typing import Any
 from nianbao.findings import Finding, Severity, make
 from nianbao.read.normalise import MAX_COUNT, NA, normalise
 from nianbao.read.rawbook import RawCell, RawWorkbook
-from nianbao.rules.evaluate import field_values, sheet_values
 from nianbao.spec.layout import (
     META_SHEET,
     FormulaCell,
@@ -28,6 +27,7 @@ from nianbao.spec.layout import (
     layout_for,
 )
 from nianbao.spec.model import COUNT, NUMERIC_KINDS, Form
+from nianbao.validate.evaluate import field_values, sheet_values
 
 FormLookup = Callable[[str], Form | None]
 

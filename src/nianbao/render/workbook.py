@@ -19,11 +19,11 @@ import xlsxwriter
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
-from nianbao import __version__
 from nianbao.cells import a1_range, rectangles
-from nianbao.rules.evaluate import sheet_values
 from nianbao.spec.layout import META_KEYS, META_SHEET, NA_MARKERS, Area, InputCell, Layout
 from nianbao.spec.model import AMOUNT, CODE, COUNT, NUMERIC_KINDS, TEXT, YEAR
+from nianbao.validate.evaluate import sheet_values
+from nianbao.version import __version__
 
 # Fixed creation time: the same inputs give the same bytes.
 FIXED_TIME = datetime(2021, 9, 29)

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from nianbao.cells import a1, a1_range, rectangles
-from nianbao.rules.expr import Ref, excel_side
+from nianbao.spec.expr import Ref, excel_side
 from nianbao.spec.model import COUNT, NUMERIC_KINDS, Block, Form, Header, RuleInstance, Table
 
 T = TypeVar("T")

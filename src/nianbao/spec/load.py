@@ -14,7 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from nianbao.rules.expr import ExprError, parse
+from nianbao.errors import InputError
+from nianbao.spec.expr import ExprError, parse
 from nianbao.spec.model import (
     COUNT,
     KINDS,
@@ -42,7 +43,7 @@ _SEGMENT = re.compile(r"^([a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*)?$")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\']")
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """The spec file is broken; `problems` holds (key path, message) pairs."""
 
     def __init__(self, file: str, problems: list[tuple[str, str]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nianbao.rules.expr import Comparison
+from nianbao.spec.expr import Comparison
 
 # Value kinds a field can hold.
 COUNT, AMOUNT, TEXT, CODE, YEAR = "count", "amount", "text", "code", "year"

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from nianbao.findings import Finding, Severity, make
-from nianbao.rules.evaluate import (
+from nianbao.spec.expr import Ref, Side, compress
+from nianbao.spec.layout import layout_for
+from nianbao.spec.model import Form, RuleInstance
+from nianbao.validate.evaluate import (
     current_sides,
     difference,
     field_values,
@@ -14,9 +17,6 @@ from nianbao.rules.evaluate import (
     numbers,
     plan,
 )
-from nianbao.rules.expr import Ref, Side, compress
-from nianbao.spec.layout import layout_for
-from nianbao.spec.model import Form, RuleInstance
 
 
 def check_rules(form: Form, values: Mapping[str, Any], *, file: str | None = None,

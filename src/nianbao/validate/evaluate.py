@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from itertools import repeat
 from typing import Any
 
-from nianbao.rules.expr import Number, Ref, Side
+from nianbao.spec.expr import Number, Ref, Side
 from nianbao.spec.layout import NA_MARKERS, InputCell, Layout, status_text
 from nianbao.spec.model import COUNT, Form, RuleInstance
 

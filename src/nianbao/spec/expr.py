@@ -17,8 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from nianbao.errors import InputError
 
-class ExprError(ValueError):
+
+class ExprError(InputError):
     """The rule text does not parse; the message says where."""
 
 
