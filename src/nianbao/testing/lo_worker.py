@@ -26,6 +26,7 @@ import tempfile
 import time
 import traceback
 import uuid
+from typing import Any
 
 import uno  # type: ignore[import-not-found]
 from com.sun.star.beans import PropertyValue  # type: ignore[import-not-found]
@@ -422,7 +423,7 @@ def office_usable(office: Office) -> bool:
         return False
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--soffice-bin", required=True)
     ap.add_argument("--profile", required=True)
@@ -435,7 +436,49 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="directory to remove if stdin closes without a quit request",
     )
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def _serve(office: Office, stdin: Any, send: Any) -> int | None:
+    """Answer requests until quit (0), a dead office (2) or the end of stdin (None)."""
+    for line in stdin:
+        if not line.strip():
+            continue
+        rid = None
+        try:
+            req = json.loads(line)
+            rid = req.get("id")
+            op = req.get("op")
+            if op == "quit":
+                office.stop()
+                send({"id": rid, "ok": True, "result": None})
+                return 0
+            if op == "ping":
+                result = None
+            elif op == "fill":
+                result = office.fill(req)
+            elif op == "read":
+                result = office.read(req)
+            else:
+                raise RequestError(f"unknown op {op!r}")
+            send({"id": rid, "ok": True, "result": result})
+        except Exception as e:
+            if not isinstance(e, RequestError):
+                log(traceback.format_exc())
+            # a request error may hide a dying office (a document that "cannot open"
+            # because the bridge was disposed under it): then it is fatal, and retried
+            fatal = not office_usable(office)
+            error = str(e) if isinstance(e, RequestError) else _uno_msg(e)
+            send({"id": rid, "ok": False, "error": error, "fatal": fatal})
+            if fatal:
+                log("office is gone: exiting")
+                office.stop()
+                return 2
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
 
     # Keep the protocol channel clean: fd 1 becomes stderr for everyone else.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
@@ -482,39 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     try:
-        for line in stdin:
-            if not line.strip():
-                continue
-            rid = None
-            try:
-                req = json.loads(line)
-                rid = req.get("id")
-                op = req.get("op")
-                if op == "quit":
-                    office.stop()
-                    send({"id": rid, "ok": True, "result": None})
-                    return 0
-                if op == "ping":
-                    result = None
-                elif op == "fill":
-                    result = office.fill(req)
-                elif op == "read":
-                    result = office.read(req)
-                else:
-                    raise RequestError(f"unknown op {op!r}")
-                send({"id": rid, "ok": True, "result": result})
-            except Exception as e:
-                if not isinstance(e, RequestError):
-                    log(traceback.format_exc())
-                # a request error may hide a dying office (a document that "cannot open"
-                # because the bridge was disposed under it): then it is fatal, and retried
-                fatal = not office_usable(office)
-                error = str(e) if isinstance(e, RequestError) else _uno_msg(e)
-                send({"id": rid, "ok": False, "error": error, "fatal": fatal})
-                if fatal:
-                    log("office is gone: exiting")
-                    office.stop()
-                    return 2
+        code = _serve(office, stdin, send)
+        if code is not None:
+            return code
         # stdin closed without "quit": the client is gone
         log("stdin closed: stopping")
         office.stop()
