@@ -14,7 +14,7 @@ import pytest
 
 from nianbao.collect.distribute import distribute, issue_options
 from nianbao.collect.intake import CHINA, collect
-from nianbao.collect.ledger import Ledger, Verdict, open_ledger
+from nianbao.collect.ledger import EncodedVerdict, Ledger, Verdict, open_ledger
 from nianbao.collect.revalidate import revalidate
 from nianbao.collect.roster import load_roster
 from nianbao.collect.status import unit_status
@@ -497,19 +497,20 @@ def test_parallel_collect_gives_the_same_ledger(mixed, tmp_path: Path) -> None:
 
 
 def test_a_verdict_crosses_processes_as_the_ledgers_text() -> None:
-    """Workers send a verdict's record and findings as the JSON text the ledger stores; it
-    is decoded only when read, and re-encoded once it may have changed."""
+    """Workers send a verdict's record and findings as the JSON text the ledger stores
+    (encoded once, in the worker); the parent decodes it only if it reads it."""
     v = Verdict("invalid", None, "330599-002", 2022, "ogi-annual-2021", "2021.1", "ok",
                 {"identity": {"unit.name": "区\"A&B\""}, "values": {"t2.fees_wan_yuan": "1.50"}},
                 [{"code": "UNBALANCED", "cell": "D7"}], 1, 0, 0, "nianbao")
-    back = pickle.loads(pickle.dumps(v))
-    assert back.__dict__["_texts"] == v.texts()  # carried as text, not encoded again
-    assert back.status == "invalid" and "_texts" in back.__dict__
-    assert back == v and "_texts" not in back.__dict__  # read: decoded, the text dropped
-    back.findings.append({"code": "VALUE_NEGATIVE"})
-    assert json.loads(back.texts()[1])[-1] == {"code": "VALUE_NEGATIVE"}
-    with pytest.raises(AttributeError):
-        _ = back.nothing_such
+    wire = pickle.loads(pickle.dumps(EncodedVerdict.of(v)))
+    assert wire.texts() == v.texts()  # carried as text, not encoded again
+    assert wire.status == "invalid" and wire.findings == v.findings
+    assert wire.decode() == v
+    assert pickle.loads(pickle.dumps(v)) == v  # a plain dataclass pickles plainly
+    changed = wire.decode()
+    changed.findings.append({"code": "VALUE_NEGATIVE"})
+    assert json.loads(changed.texts()[1])[-1] == {"code": "VALUE_NEGATIVE"}
+
 
 # -- revalidate ------------------------------------------------------------------------------------
 

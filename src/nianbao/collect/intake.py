@@ -19,7 +19,7 @@ from typing import Any
 from nianbao.check import UNUSABLE, CheckResult, check_bytes, os_reason
 from nianbao.collect import store
 from nianbao.collect.extract import make_extract
-from nianbao.collect.ledger import DUPLICATE, REJECTED, Intake, Ledger, Verdict
+from nianbao.collect.ledger import DUPLICATE, REJECTED, EncodedVerdict, Intake, Ledger, Verdict
 from nianbao.collect.signing import key_id, verify
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import Finding, Severity, blocking, make
@@ -320,4 +320,8 @@ def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int,
 
 
 def _intake_in_worker(path: str) -> Intake:
-    return intake_path(path, None, _KNOWN)
+    """The worker's side of the boundary: the verdict leaves as the ledger's JSON text."""
+    it = intake_path(path, None, _KNOWN)
+    if isinstance(it.verdict, Verdict):
+        it.verdict = EncodedVerdict.of(it.verdict)
+    return it

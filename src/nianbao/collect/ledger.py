@@ -47,25 +47,7 @@ class Verdict:
 
     def texts(self) -> tuple[str, str]:
         """The record and the findings as the ledger stores them (JSON text)."""
-        texts = self.__dict__.get("_texts")
-        return texts if texts is not None else (_dump(self.record), _dump(self.findings))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # A verdict crosses processes (collect's workers) with its record and findings as
-        # the ledger's text: encoded by the workers, decoded here only if read.
-        plain = {k: v for k, v in self.__dict__.items()
-                 if k not in ("record", "findings", "_texts")}
-        return (_from_texts, (plain, self.texts()))
-
-    def __getattr__(self, name: str) -> Any:
-        """The record or findings of a verdict unpickled as text, decoded when first read
-        (from then on they may change, so the text is dropped)."""
-        texts = self.__dict__.get("_texts")
-        if texts is None or name not in ("record", "findings"):
-            raise AttributeError(name)
-        del self.__dict__["_texts"]
-        self.record, self.findings = json.loads(texts[0]), json.loads(texts[1])
-        return self.__dict__[name]
+        return _dump(self.record), _dump(self.findings)
 
     def same_as(self, other: Verdict) -> bool:
         """Same outcome (ignoring when and by which engine it was judged)."""
@@ -75,10 +57,47 @@ class Verdict:
             _finding_keys(self.findings) == _finding_keys(other.findings)
 
 
-def _from_texts(plain: dict[str, Any], texts: tuple[str, str]) -> Verdict:
-    verdict = Verdict.__new__(Verdict)
-    verdict.__dict__.update(plain, _texts=texts)
-    return verdict
+@dataclass
+class EncodedVerdict:
+    """A verdict as it crosses from a collect worker to the parent: record and findings are
+    already the ledger's JSON text (encoded once, in the worker), decoded only if read."""
+
+    status: str
+    reason: str | None
+    unit_code: str | None
+    year: int | None
+    form_id: str | None
+    form_version: str | None
+    signature: str | None
+    record_text: str
+    findings_text: str
+    errors: int
+    warnings: int
+    explained: int
+    engine: str
+
+    @classmethod
+    def of(cls, v: Verdict) -> EncodedVerdict:
+        record, findings = v.texts()
+        return cls(v.status, v.reason, v.unit_code, v.year, v.form_id, v.form_version,
+                   v.signature, record, findings, v.errors, v.warnings, v.explained, v.engine)
+
+    def texts(self) -> tuple[str, str]:
+        return self.record_text, self.findings_text
+
+    def decode(self) -> Verdict:
+        return Verdict(self.status, self.reason, self.unit_code, self.year, self.form_id,
+                       self.form_version, self.signature, json.loads(self.record_text),
+                       json.loads(self.findings_text), self.errors, self.warnings,
+                       self.explained, self.engine)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return json.loads(self.record_text)
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        return json.loads(self.findings_text)
 
 
 def _finding_keys(findings: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -96,7 +115,7 @@ class Intake:
     size: int
     stored: str
     kind: str = "workbook"
-    verdict: Verdict | None = None     # None: a duplicate found before judging
+    verdict: Verdict | EncodedVerdict | None = None  # None: a duplicate found before judging
     outputs: dict[str, str] = field(default_factory=dict)  # feedback/receipt paths
     extract: tuple[str, bytes] | None = None  # what reading found (collect/extract.py)
 
@@ -244,7 +263,7 @@ class Ledger:
         return {r[0]: bytes(r[1]) for r in self.db.execute(
             "SELECT submission_id, data FROM extracts WHERE key = ?", (key,))}
 
-    def _validation(self, sid: int, run_id: int, at: str, v: Verdict) -> None:
+    def _validation(self, sid: int, run_id: int, at: str, v: Verdict | EncodedVerdict) -> None:
         self.db.execute(
             "INSERT INTO validations (submission_id, run_id, validated_at, status, reason,"
             " unit_code, year, form_id, form_version, signature, record, findings, errors,"
