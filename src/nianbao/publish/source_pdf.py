@@ -1,0 +1,112 @@
+"""PDF reports (text PDFs as offices export them from Word or WPS), read with pdfplumber.
+
+Tables are rebuilt from the ruling lines and the positions of the words (pdfplumber's table
+finder); a cell merged across columns or rows is kept once (pdfplumber gives None for the
+positions it covers), an empty cell stays an empty cell. The text outside the tables is
+read line by line, and a line that runs to the right margin is joined to the next one (a
+paragraph wrapped by the page, not a new paragraph). A table that starts a page right
+after a table that ended the page before is the same table continued. A PDF without any
+text (a scan) is not guessed at.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from nianbao.publish.source import Doc, DocTable, Unreadable
+from nianbao.publish.source_text import is_figure
+
+MAX_PAGES = 200       # a report has a few pages; more is not an annual report
+
+
+def read_pdf(data: bytes) -> Doc:
+    """The paragraphs and tables of a PDF, in reading order."""
+    import pdfplumber
+    from pdfminer.pdfdocument import PDFPasswordIncorrect
+
+    try:
+        pdf = pdfplumber.open(io.BytesIO(data))
+    except PDFPasswordIncorrect:
+        raise Unreadable("PDF 文件设置了打开密码", "pdf") from None
+    except Exception as exc:
+        raise Unreadable(f"PDF 文件已损坏，无法打开（{type(exc).__name__}）", "pdf") from None
+    with pdf:
+        if len(pdf.pages) > MAX_PAGES:
+            raise Unreadable(f"PDF 共 {len(pdf.pages)} 页，不像是一份年度报告", "pdf")
+        items: list[str | DocTable] = []
+        chars = 0
+        for page in pdf.pages:
+            chars += len(page.chars)
+            _read_page(page, items)
+        if chars == 0:
+            raise Unreadable("这是扫描件，没有可读取的文字", "pdf")
+        title = pdf.metadata.get("Title")
+    return Doc(items, title if isinstance(title, str) and title.strip() else None)
+
+
+def _read_page(page: Any, items: list[str | DocTable]) -> None:
+    tables = page.find_tables()
+    boxes = [t.bbox for t in tables]
+    placed: list[tuple[float, str | DocTable]] = [(t.bbox[1], DocTable(_rows(t)))
+                                                  for t in tables]
+
+    def outside(obj: dict[str, Any]) -> bool:
+        mid_x, mid_y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+        return not any(x0 <= mid_x <= x1 and top <= mid_y <= bottom
+                       for x0, top, x1, bottom in boxes)
+
+    text_page = page.filter(outside) if boxes else page
+    placed += [(top, line) for top, line in _paragraph_lines(text_page)]
+    placed.sort(key=lambda item: item[0])
+    for at, (_, item) in enumerate(placed):
+        if isinstance(item, DocTable) and at == 0 and items and isinstance(items[-1], DocTable):
+            _continue(items[-1], item)  # the table went on over the page break
+        else:
+            items.append(item)
+
+
+def _rows(table: Any) -> list[list[str]]:
+    """Rows of cell texts; the positions a merged cell covers (None) left out."""
+    rows = []
+    for row in table.extract():
+        rows.append([cell for cell in row if cell is not None])
+    return [row for row in rows if row]
+
+
+def _continue(table: DocTable, more: DocTable) -> None:
+    """Rows of a table's continuation on the next page; a row cut by the page break (its
+    label cells on one page, the rest on the next, no figures in either) joined cell by
+    cell when both halves have as many cells."""
+    if table.rows and more.rows:
+        last, first = table.rows[-1], more.rows[0]
+        if len(last) == len(first) and not any(is_figure(c) for c in last + first if c):
+            table.rows[-1] = [a + b for a, b in zip(last, first, strict=True)]
+            more.rows = more.rows[1:]
+    table.rows += more.rows
+
+
+def _paragraph_lines(page: Any) -> list[tuple[float, str]]:
+    """The page's text lines outside tables, a line wrapped at the right margin joined to
+    the next."""
+    lines = page.extract_text_lines(keep_blank_chars=False)
+    if not lines:
+        return []
+    left = min(line["x0"] for line in lines)
+    right = max(line["x1"] for line in lines)
+    out: list[tuple[float, str]] = []
+    joining = False
+    for line in lines:
+        text = line["text"].strip()
+        if not text:
+            continue
+        size = max((c.get("size", 10) for c in line.get("chars", [])), default=10)
+        if joining and out:
+            out[-1] = (out[-1][0], out[-1][1] + text)
+        else:
+            out.append((line["top"], text))
+        # a full line runs from the left margin (or a paragraph's indent) to within two
+        # characters of the right one; a centred title, a heading or a paragraph's short
+        # last line does not
+        joining = line["x0"] <= left + 3 * size and line["x1"] >= right - 2 * size
+    return out
