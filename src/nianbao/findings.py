@@ -281,7 +281,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     ),
     "IMPORT_RULE_UNCHECKED": (
         Severity.WARNING,
-        "{report}：{rule}「{rule_text}」无法核对（有未读出的行），共 {count} 处未核对；"
+        "{report}：勾稽关系 {rule_id}「{rule_text}」无法核对（有未读出的行），共 {count} 处未核对；"
         "未读出：{cells}",
     ),
     "IMPORT_COLUMN_MISSING": (

@@ -17,6 +17,7 @@ MAX_HEAD = 40                         # characters of name and year before the t
 _YEAR = re.compile(r"([0-9０-９]{4}|[〇零一二三四五六七八九]{4})年度?")
 _DIGITS = str.maketrans("〇零一二三四五六七八九０１２３４５６７８９", "00123456789" + "0123456789")
 _SENTENCE = re.compile(r"[。，,；;：:《》“”\"]")
+_SITE = re.compile(r"[_|｜—–-]")
 _STRIP = "《》“”\"'：:，,。 　"
 
 
@@ -54,8 +55,9 @@ def find_identity(lines: list[str], page_title: str | None, form_title: str) -> 
         if found is not None:
             found.source = "title"
             return found
-    if page_title:
-        found = _parse(page_title.strip(), pattern)
+    # a web page's title often carries the site's name after a separator
+    for part in [page_title or "", *_SITE.split(page_title or "")]:
+        found = _parse(part.strip(), pattern) if part.strip() else None
         if found is not None:
             found.source = "page"
             return found

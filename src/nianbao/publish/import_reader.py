@@ -159,7 +159,7 @@ class Reader:
                 self.form.fields[r.field].label for inst in group
                 for r in inst.comparison.refs if r.field in unread))
             rule = group[0].rule
-            self.add("IMPORT_RULE_UNCHECKED", rule=rule_id, rule_text=rule.text,
+            self.add("IMPORT_RULE_UNCHECKED", rule=rule_id, rule_id=rule_id, rule_text=rule.text,
                      count=len(group), cells=_shorten(cells, "；"),
                      instances=[inst.id for inst in group])
 

@@ -62,6 +62,8 @@ def score(found: str, wanted: str) -> float:
         return 0.0
     if found == wanted:
         return 1.0
+    if len(wanted) >= 4 and found.endswith(wanted):
+        return 0.85  # the group's label printed in the same cell (「（三）不予公开1.属于…」)
     num_f, body_f = numbering(found)
     num_w, body_w = numbering(wanted)
     body_f, body_w = _FUNCTION_WORDS.sub("", body_f), _FUNCTION_WORDS.sub("", body_w)

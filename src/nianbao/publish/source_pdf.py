@@ -12,11 +12,13 @@ text (a scan) is not guessed at.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from nianbao.publish.source import Doc, DocTable, Unreadable
 from nianbao.publish.source_text import is_figure
 
+_HEADING = re.compile(r"^([一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）])")
 MAX_PAGES = 200       # a report has a few pages; more is not an annual report
 
 
@@ -88,20 +90,19 @@ def _continue(table: DocTable, more: DocTable) -> None:
 
 def _paragraph_lines(page: Any) -> list[tuple[float, str]]:
     """The page's text lines outside tables, a line wrapped at the right margin joined to
-    the next."""
-    lines = page.extract_text_lines(keep_blank_chars=False)
+    the next line of the same size that is not a heading."""
+    lines = [line for line in page.extract_text_lines(keep_blank_chars=False)
+             if line["text"].strip()]
     if not lines:
         return []
     left = min(line["x0"] for line in lines)
-    right = max(line["x1"] for line in lines)
+    right = max(max(line["x1"] for line in lines), page.width - left)  # margins alike
     out: list[tuple[float, str]] = []
-    joining = False
+    last_size, joining = 0.0, False
     for line in lines:
         text = line["text"].strip()
-        if not text:
-            continue
         size = max((c.get("size", 10) for c in line.get("chars", [])), default=10)
-        if joining and out:
+        if joining and abs(size - last_size) < 0.5 and not _HEADING.match(text):
             out[-1] = (out[-1][0], out[-1][1] + text)
         else:
             out.append((line["top"], text))
@@ -109,4 +110,5 @@ def _paragraph_lines(page: Any) -> list[tuple[float, str]]:
         # characters of the right one; a centred title, a heading or a paragraph's short
         # last line does not
         joining = line["x0"] <= left + 3 * size and line["x1"] >= right - 2 * size
+        last_size = size
     return out

@@ -30,9 +30,9 @@ _SEPARATED = re.compile(r"[|｜\t]")
 _RULE_ROW = re.compile(r"^[\s|｜:：\-－—=+]+$")   # a Markdown or box-drawing rule line
 _SENTENCE = re.compile(r"[。；;]")
 _NOTE = re.compile(r"^(说明|注)[：:]")
-MAX_LABEL = 80       # characters of a row's labels; a longer line is prose
-MAX_HEADER = 40      # characters of a label-only line that can be a header cell
-MAX_HEADER_RUN = 16  # label-only lines before the first row of figures
+MAX_LABEL = 120      # characters of a row's labels; a longer line is prose
+MAX_CELL = 50        # characters of one label; a longer one is a sentence of prose
+MAX_HEADER_RUN = 24  # label-only lines before the first row of figures
 
 
 def read_text(text: str) -> Doc:
@@ -119,7 +119,8 @@ def _kind(line: str) -> tuple[str, list[str]]:
     cells = split_cells(stripped)
     labels = [c for c in cells if c and not is_figure(c)]
     text = "".join(labels)
-    if len(text) > MAX_LABEL or (labels and _SENTENCE.search(labels[-1])):
+    if len(text) > MAX_LABEL or any(len(c) > MAX_CELL for c in labels) \
+            or (labels and _SENTENCE.search(labels[-1])):
         return "text", cells
     if _SEPARATED.search(stripped) and len(cells) >= 2:
         return "cells", cells
@@ -127,9 +128,7 @@ def _kind(line: str) -> tuple[str, list[str]]:
         return "figures", cells
     if _HEADING.match(stripped):
         return "heading", cells
-    if len(text) <= MAX_HEADER:
-        return "labels", cells
-    return "text", cells
+    return "labels", cells
 
 
 def _table_lines(kinds: list[str]) -> list[bool]:
