@@ -16,9 +16,10 @@ import re
 from typing import Any
 
 from nianbao.publish.source import Doc, DocTable, Unreadable
-from nianbao.publish.source_text import is_figure
+from nianbao.publish.source_text import is_figure, read_text
 
 _HEADING = re.compile(r"^([一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）])")
+_NUMBERED = re.compile(r"^[（(]?[0-9一二三四五六七八九十]+[)）.、．]")
 MAX_PAGES = 200       # a report has a few pages; more is not an annual report
 
 
@@ -49,6 +50,10 @@ def read_pdf(data: bytes) -> Doc:
 
 def _read_page(page: Any, items: list[str | DocTable]) -> None:
     tables = page.find_tables()
+    if not tables:  # no ruling lines: cells told apart by the gaps between words
+        lines = [text for _, text in _paragraph_lines(page, cells=True)]
+        _place(read_text("\n".join(lines)).items, items)
+        return
     boxes = [t.bbox for t in tables]
     placed: list[tuple[float, str | DocTable]] = [(t.bbox[1], DocTable(_rows(t)))
                                                   for t in tables]
@@ -58,10 +63,15 @@ def _read_page(page: Any, items: list[str | DocTable]) -> None:
         return not any(x0 <= mid_x <= x1 and top <= mid_y <= bottom
                        for x0, top, x1, bottom in boxes)
 
-    text_page = page.filter(outside) if boxes else page
-    placed += [(top, line) for top, line in _paragraph_lines(text_page)]
+    placed += _paragraph_lines(page.filter(outside))
     placed.sort(key=lambda item: item[0])
-    for at, (_, item) in enumerate(placed):
+    _place([item for _, item in placed], items)
+
+
+def _place(page_items: list[str | DocTable], items: list[str | DocTable]) -> None:
+    """A page's items after the pages before; a table that starts the page continues a
+    table that ended the page before."""
+    for at, item in enumerate(page_items):
         if isinstance(item, DocTable) and at == 0 and items and isinstance(items[-1], DocTable):
             _continue(items[-1], item)  # the table went on over the page break
         else:
@@ -77,20 +87,24 @@ def _rows(table: Any) -> list[list[str]]:
 
 
 def _continue(table: DocTable, more: DocTable) -> None:
-    """Rows of a table's continuation on the next page; a row cut by the page break (its
-    label cells on one page, the rest on the next, no figures in either) joined cell by
-    cell when both halves have as many cells."""
+    """Rows of a table's continuation on the next page. A row cut by the page break (the
+    rest of its labels at the top of the next page, in as many cells, with no figures and
+    no numbering of its own) is joined to its first part cell by cell."""
     if table.rows and more.rows:
         last, first = table.rows[-1], more.rows[0]
-        if len(last) == len(first) and not any(is_figure(c) for c in last + first if c):
+        text = next((c.strip() for c in first if c.strip()), "")
+        if len(last) == len(first) and text and not _NUMBERED.match(text) \
+                and not any(is_figure(c) for c in first if c.strip()):
             table.rows[-1] = [a + b for a, b in zip(last, first, strict=True)]
             more.rows = more.rows[1:]
     table.rows += more.rows
 
 
-def _paragraph_lines(page: Any) -> list[tuple[float, str]]:
+def _paragraph_lines(page: Any, cells: bool = False) -> list[tuple[float, str]]:
     """The page's text lines outside tables, a line wrapped at the right margin joined to
-    the next line of the same size that is not a heading."""
+    the next line of the same size that is not a heading. With `cells`, a gap of more than
+    a character between two words is a tab (cells of a table without ruling lines), and
+    lines are not joined."""
     lines = [line for line in page.extract_text_lines(keep_blank_chars=False)
              if line["text"].strip()]
     if not lines:
@@ -100,9 +114,9 @@ def _paragraph_lines(page: Any) -> list[tuple[float, str]]:
     out: list[tuple[float, str]] = []
     last_size, joining = 0.0, False
     for line in lines:
-        text = line["text"].strip()
         size = max((c.get("size", 10) for c in line.get("chars", [])), default=10)
-        if joining and abs(size - last_size) < 0.5 and not _HEADING.match(text):
+        text = _cells(line["chars"], size) if cells else line["text"].strip()
+        if joining and not cells and abs(size - last_size) < 0.5 and not _HEADING.match(text):
             out[-1] = (out[-1][0], out[-1][1] + text)
         else:
             out.append((line["top"], text))
@@ -112,3 +126,20 @@ def _paragraph_lines(page: Any) -> list[tuple[float, str]]:
         joining = line["x0"] <= left + 3 * size and line["x1"] >= right - 2 * size
         last_size = size
     return out
+
+
+def _cells(chars: list[dict[str, Any]], size: float) -> str:
+    """A line's text with a tab where the gap between two characters is over a character
+    wide (the next cell of a table drawn without lines)."""
+    out: list[str] = []
+    last = None
+    for ch in chars:
+        if last is not None:
+            gap = ch["x0"] - last["x1"]
+            if gap > size:
+                out.append("\t")
+            elif gap > size / 4 and not ch["text"].isspace():
+                out.append(" ")
+        out.append(ch["text"])
+        last = ch
+    return "".join(out).strip()
