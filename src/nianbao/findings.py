@@ -322,6 +322,20 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         "{report}：报告年度 {year} 早于本格式的首个适用年度 {first_year}，"
         "表格可能是旧格式，缺少的行和列请核对",
     ),
+    "PUBLISHED_DIFFERS": (
+        Severity.WARNING,
+        "{report}：表格「{sheet}」中「{cell}」公布为 {published}，"
+        "而报送数据（提交编号 {submission}）为 {submitted}",
+    ),
+    "PUBLISHED_NOT_SUBMITTED": (
+        Severity.INFO,
+        "{report}：台账中没有{unit}（{unit_code}）{year} 年度计入的报送数据，未与报送数据比对",
+    ),
+    "PUBLISHED_UNIT_UNKNOWN": (
+        Severity.INFO,
+        "{report}：未能确定是名单中的哪个单位或年度（{detail}），未与报送数据比对；"
+        "请用 --unit、--year 指定",
+    ),
     "IMPORT_HEADER_DIFFERS": (
         Severity.WARNING,
         "{report}：表格「{sheet}」的表头「{found}」与官方格式「{expected}」的括注不同"
