@@ -62,27 +62,35 @@ class TableReader:
         return last, [self.keys[i][j] for j in at]
 
     def assign(self) -> dict[tuple[int, int], int]:
-        """(block number, row number) -> printed row, by score, best pairs first."""
-        pairs: list[tuple[float, int, int, int]] = []
+        """(block number, row number) -> printed row, by score, best pairs first. Labels
+        printed exactly as the form's are paired first; only the rest are scored."""
+        wanted: list[tuple[int, int, str, list[str]]] = []
+        found: dict[int, list[tuple[int, list[str]] | None]] = {}
         for b, block in enumerate(self.table.blocks):
-            n = len(block.columns)
-            found = [self.labels(i, n) for i in range(len(self.rows))]
-            for r, row in enumerate(block.rows):
-                if not row.path:
-                    continue
-                want = label_key(row.path[-1])
-                groups = [label_key(p) for p in row.path[:-1]]
-                for i, got in enumerate(found):
-                    if got is None:
-                        continue
-                    grade = score(got[1][-1], want)
-                    if grade < FLOOR:
-                        continue
-                    if any(score(k, g) >= 0.8 for k in got[1][:-1] for g in groups):
-                        grade += GROUP_BONUS
-                    pairs.append((-grade, i, b, r))
-        pairs.sort()
+            found[b] = [self.labels(i, len(block.columns)) for i in range(len(self.rows))]
+            wanted += [(b, r, label_key(row.path[-1]), [label_key(p) for p in row.path[:-1]])
+                       for r, row in enumerate(block.rows) if row.path]
         out: dict[tuple[int, int], int] = {}
+        for b, r, want, _ in wanted:
+            at = next((i for i, got in enumerate(found[b]) if got and got[1][-1] == want
+                       and i not in self.used), None)
+            if at is not None:
+                out[(b, r)] = at
+                self.used.add(at)
+        pairs: list[tuple[float, int, int, int]] = []
+        for b, r, want, groups in wanted:
+            if (b, r) in out:
+                continue
+            for i, got in enumerate(found[b]):
+                if got is None or i in self.used:
+                    continue
+                grade = score(got[1][-1], want)
+                if grade < FLOOR:
+                    continue
+                if any(score(k, g) >= 0.8 for k in got[1][:-1] for g in groups):
+                    grade += GROUP_BONUS
+                pairs.append((-grade, i, b, r))
+        pairs.sort()
         for _, i, b, r in pairs:
             if (b, r) not in out and i not in self.used:
                 out[(b, r)] = i

@@ -12,6 +12,7 @@ assigned. There is no second list of labels here: every label searched for is th
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from difflib import SequenceMatcher
@@ -56,6 +57,7 @@ def numbering(key: str) -> tuple[str, str]:
     return (m.group(1), key[m.end():]) if m else ("", key)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same few hundred labels, report after report
 def score(found: str, wanted: str) -> float:
     """How close a found key is to a wanted one, 0 (unrelated) to 1 (the same)."""
     if not found or not wanted:
