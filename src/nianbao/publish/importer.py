@@ -24,6 +24,7 @@ from nianbao.spec.model import Form
 __all__ = ["UNREAD_CODES", "ImportResult", "import_report", "label_key", "match", "score"]
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+MAX_REPORT = 100 * 1024 * 1024   # a published report is a few MB; a PDF with scans tens
 # findings that mean some of the report's figures were not read (by us, not by its fault)
 UNREAD_CODES = frozenset({"IMPORT_TABLE_MISSING", "IMPORT_ROW_MISSING", "IMPORT_ROW_CELLS",
                           "IMPORT_ROW_UNREAD"})
@@ -75,6 +76,8 @@ def import_report(data: bytes, name: str, form: Form) -> ImportResult:
 def _parse(data: bytes) -> tuple[str, Doc]:
     if not data:
         raise Unreadable("文件为空（0 字节）")
+    if len(data) > MAX_REPORT:
+        raise Unreadable(f"文件过大（{len(data) // (1024 * 1024)} MB），不像是一份年度报告")
     if data[:4] == b"PK\x03\x04":
         from nianbao.publish.source_docx import read_docx
 

@@ -147,10 +147,7 @@ def _table_lines(kinds: list[str]) -> list[bool]:
             i += 1
             continue
         j = i
-        while j < n and (kinds[j] in ("labels", "blank") or (kinds[j] == "heading"
-                                                             and table[j])):
-            if kinds[j] == "heading":
-                break
+        while j < n and kinds[j] in ("labels", "blank"):
             j += 1
         count = sum(1 for k in kinds[i:j] if k == "labels")
         if j < n and table[j] and count <= MAX_HEADER_RUN:
