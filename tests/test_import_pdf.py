@@ -24,6 +24,7 @@ from nianbao.spec.load import load_form
 from nianbao.spec.model import Form
 from nianbao.testing.documents import balanced_values, convert_to_pdf, writer_available
 from tests.test_import import _text_to_docx, assert_figures, codes, fixture
+from tests.test_import_shapes import MISPRINTS, edit_docx
 from tests.test_publish import example_values
 
 pytestmark = pytest.mark.libreoffice
@@ -43,28 +44,6 @@ def _record(values: dict[str, Any], **prose: str) -> Record:
              "text.problems": "个别栏目更新不够及时。", "text.other": "本年度未收取信息处理费。",
              **prose}
     return Record({"unit.name": UNIT, "year": 2023}, {**values, **texts})
-
-
-def _edit(data: bytes, replace: dict[str, str], title: str | None = None,
-          preamble: str | None = None) -> bytes:
-    """A Word file with some paragraph and cell texts replaced (python-docx), the title
-    replaced (a line break inside it kept as one), a preamble paragraph added after it."""
-    doc = Document(io.BytesIO(data))
-    paragraphs = list(doc.paragraphs)
-    for table in doc.tables:
-        for row in table.rows:
-            for cell in row.cells:
-                paragraphs += cell.paragraphs
-    for p in paragraphs:
-        if p.text.strip() in replace:
-            p.text = replace[p.text.strip()]
-    if title is not None:
-        doc.paragraphs[0].text = title
-    if preamble is not None:
-        doc.paragraphs[1].insert_paragraph_before(preamble)
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
 
 
 def _ruled(data: bytes) -> bytes:
@@ -94,20 +73,17 @@ def _scan() -> bytes:
     return buf.getvalue()
 
 
-MISPRINTS = {"1.属于国家秘密": "1.国家秘密", "2.其他法律行政法规禁止公开": "2.其他法律行政止公开",
-             "行政规范性文件": "规范性文件",
-             "五、存在的主要问题及改进情况": "五、存在的主要问题及整改措施"}
 DOCUMENTS: dict[str, Callable[[], bytes]] = {
     "rendered": lambda: render_report(FORM, _record(_values(
         21, **{"t2.regulations.issued": None, "t2.regulations.repealed": NA})), "docx"),
     "foreign": lambda: _ruled(_text_to_docx(fixture("district-2022-variants.txt").decode())),
     "borderless": lambda: _text_to_docx(fixture("district-2022-variants.txt").decode()),
-    "variants": lambda: _edit(
+    "variants": lambda: edit_docx(
         render_report(FORM, _record(_values(22)), "docx"), MISPRINTS,
         title=f"{UNIT}\n2023年政府信息公开年度报告",
         preamble="本报告根据《中华人民共和国政府信息公开条例》和《中华人民共和国政府信息公开工作年度报告"
                  "格式》编制，电子版可在本局门户网站查阅。"),
-    "unmatched": lambda: _edit(
+    "unmatched": lambda: edit_docx(
         render_report(FORM, _record(_values(23, **{"t4.review.total": 99})), "docx"),
         {"8.属于行政查询事项": "8.其它情形"}),
     "scan": _scan,

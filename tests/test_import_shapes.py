@@ -8,14 +8,17 @@ published report does not have); titles in their published forms.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from docx import Document
 
 from nianbao.publish.importer import ImportResult, import_report, label_key, score
 from nianbao.publish.labels import FLOOR
-from nianbao.publish.report import field_id, format_value
+from nianbao.publish.record import Record
+from nianbao.publish.report import field_id, format_value, render_report
 from nianbao.publish.source_text import is_figure
 from nianbao.read.normalise import NA
 from nianbao.spec.model import Form
@@ -218,6 +221,52 @@ def test_the_2019_single_other_row(form: Form) -> None:
     assert not any(k.startswith("t3.other.") for k in result.values)
     assert "UNBALANCED" not in codes(result)
     assert {f.rule for f in result.findings if f.code == "IMPORT_RULE_UNCHECKED"} == {"R5", "R6"}
+
+
+MISPRINTS = {"1.属于国家秘密": "1.国家秘密", "2.其他法律行政法规禁止公开": "2.其他法律行政止公开",
+             "行政规范性文件": "规范性文件",
+             "五、存在的主要问题及改进情况": "五、存在的主要问题及整改措施"}
+
+
+def edit_docx(data: bytes, replace: dict[str, str], title: str | None = None,
+          preamble: str | None = None) -> bytes:
+    """A Word file with some paragraph and cell texts replaced (python-docx), the title
+    replaced (a line break inside it kept as one), a preamble paragraph added after it."""
+    doc = Document(io.BytesIO(data))
+    paragraphs = list(doc.paragraphs)
+    for table in doc.tables:
+        for row in table.rows:
+            for cell in row.cells:
+                paragraphs += cell.paragraphs
+    for p in paragraphs:
+        if p.text.strip() in replace:
+            p.text = replace[p.text.strip()]
+    if title is not None:
+        doc.paragraphs[0].text = title
+    if preamble is not None:
+        doc.paragraphs[1].insert_paragraph_before(preamble)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["docx", "html"])
+def test_misprints_and_an_unmatched_row_in_word_and_html(form: Form, fmt: str) -> None:
+    """The same label matching for every format: misprints read, an unmatched row said."""
+    values = balanced_values(form, seed=17)
+    record = Record({"unit.name": UNIT, "year": 2023}, values)
+    unmatched = {**MISPRINTS, "8.属于行政查询事项": "8.其它情形"}
+    if fmt == "docx":
+        data = edit_docx(render_report(form, record, "docx"), unmatched)
+    else:
+        data = render_report(form, record, "html")
+        for official, printed in unmatched.items():
+            data = data.replace(f">{official}<".encode(), f">{printed}<".encode())
+    result = import_report(data, f"r.{fmt}", form)
+    read = {k: v for k, v in values.items() if not k.startswith("t3.denied.inquiry.")}
+    assert all(result.values[k] == v for k, v in read.items())
+    assert sorted({f.code for f in result.findings}) == [
+        "IMPORT_ROW_MISSING", "IMPORT_ROW_UNREAD", "IMPORT_RULE_UNCHECKED"]
 
 
 # -- identity ----------------------------------------------------------------------------------
