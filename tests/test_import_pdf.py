@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pdfplumber
 import pytest
 from docx import Document
 
@@ -19,6 +20,8 @@ from nianbao.findings import Severity
 from nianbao.publish.importer import import_report
 from nianbao.publish.record import Record
 from nianbao.publish.report import render_report
+from nianbao.publish.source import DocTable
+from nianbao.publish.source_pdf import read_pdf
 from nianbao.read.normalise import NA
 from nianbao.spec.load import load_form
 from nianbao.spec.model import Form
@@ -44,6 +47,25 @@ def _record(values: dict[str, Any], **prose: str) -> Record:
              "text.problems": "个别栏目更新不够及时。", "text.other": "本年度未收取信息处理费。",
              **prose}
     return Record({"unit.name": UNIT, "year": 2023}, {**values, **texts})
+
+
+def _with_page_numbers(data: bytes) -> bytes:
+    """The same Word file with a centred page number in every page's footer (a PAGE field),
+    as offices print them: between the parts of a table that runs over a page break."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    doc = Document(io.BytesIO(data))
+    footer = doc.sections[0].footer.paragraphs[0]   # the later sections link to it
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer.add_run("- ")
+    footer._p.append(parse_xml(
+        f'<w:fldSimple {nsdecls("w")} w:instr="PAGE"><w:r><w:t>1</w:t></w:r></w:fldSimple>'))
+    footer.add_run(" -")
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
 
 
 def _ruled(data: bytes) -> bytes:
@@ -74,8 +96,8 @@ def _scan() -> bytes:
 
 
 DOCUMENTS: dict[str, Callable[[], bytes]] = {
-    "rendered": lambda: render_report(FORM, _record(_values(
-        21, **{"t2.regulations.issued": None, "t2.regulations.repealed": NA})), "docx"),
+    "rendered": lambda: _with_page_numbers(render_report(FORM, _record(_values(
+        21, **{"t2.regulations.issued": None, "t2.regulations.repealed": NA})), "docx")),
     "foreign": lambda: _ruled(_text_to_docx(fixture("district-2022-variants.txt").decode())),
     "borderless": lambda: _text_to_docx(fixture("district-2022-variants.txt").decode()),
     "variants": lambda: edit_docx(
@@ -111,6 +133,12 @@ def test_rendered_report_as_pdf(pdfs: dict[str, bytes], form: Form) -> None:
     values = _values(21, **{"t2.regulations.issued": None, "t2.regulations.repealed": NA})
     result = import_report(pdfs["rendered"], "rendered.pdf", form)
     assert result.fmt == "pdf"
+    with pdfplumber.open(io.BytesIO(pdfs["rendered"])) as pdf:
+        footers = [page.extract_text_lines()[-1]["text"] for page in pdf.pages]
+    assert footers[:2] == ["- 1 -", "- 2 -"]
+    doc = read_pdf(pdfs["rendered"])   # page numbers left out, tables over a page break whole
+    assert not any(isinstance(x, str) and x.startswith("- ") for x in doc.items)
+    assert sum(isinstance(x, DocTable) for x in doc.items) == len(form.tables)
     assert result.identity == {"unit.name": UNIT, "unit.code": None, "year": 2023}
     assert_figures(result, values)
     assert {f.field: f.code for f in result.findings} == {

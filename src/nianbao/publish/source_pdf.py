@@ -2,11 +2,12 @@
 
 Tables are rebuilt from the ruling lines and the positions of the words (pdfplumber's table
 finder); a cell merged across columns or rows is kept once (pdfplumber gives None for the
-positions it covers), an empty cell stays an empty cell. The text outside the tables is
-read line by line, and a line that runs to the right margin is joined to the next one (a
-paragraph wrapped by the page, not a new paragraph). A table that starts a page right
-after a table that ended the page before is the same table continued. A PDF without any
-text (a scan) is not guessed at.
+positions it covers), an empty cell stays an empty cell. A page without ruling lines has its
+cells told apart by the gaps between words, and is read like pasted text. The text outside
+the tables is read line by line (centred page numbers left out), and a line that runs to
+the right margin is joined to the next one (a paragraph wrapped by the page, not a new
+paragraph). A table that starts a page right after a table that ended the page before is
+the same table continued. A PDF without any text (a scan) is not guessed at.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from nianbao.publish.source_text import is_figure, read_text
 
 _HEADING = re.compile(r"^([一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）])")
 _NUMBERED = re.compile(r"^[（(]?[0-9一二三四五六七八九十]+[)）.、．]")
+_PAGE_NUMBER = re.compile(r"^[-—－\s]*\d+[-—－\s]*$|^第\s*\d+\s*页(\s*[,，]?\s*共\s*\d+\s*页)?$"
+                          r"|^\d+\s*/\s*\d+$")
 MAX_PAGES = 200       # a report has a few pages; more is not an annual report
 
 
@@ -107,6 +110,8 @@ def _paragraph_lines(page: Any, cells: bool = False) -> list[tuple[float, str]]:
     lines are not joined."""
     lines = [line for line in page.extract_text_lines(keep_blank_chars=False)
              if line["text"].strip()]
+    lines = [line for at, line in enumerate(lines)
+             if not (at in (0, len(lines) - 1) and _page_number(line, page.width))]
     if not lines:
         return []
     left = min(line["x0"] for line in lines)
@@ -126,6 +131,12 @@ def _paragraph_lines(page: Any, cells: bool = False) -> list[tuple[float, str]]:
         joining = line["x0"] <= left + 3 * size and line["x1"] >= right - 2 * size
         last_size = size
     return out
+
+
+def _page_number(line: dict[str, Any], width: float) -> bool:
+    """A page number: a header's or footer's centred 「- 3 -」, 「第3页 共8页」, 「3/8」."""
+    centre = (line["x0"] + line["x1"]) / 2
+    return abs(centre - width / 2) < width * 0.1 and bool(_PAGE_NUMBER.match(line["text"].strip()))
 
 
 def _cells(chars: list[dict[str, Any]], size: float) -> str:
