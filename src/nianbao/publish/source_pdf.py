@@ -54,8 +54,7 @@ def read_pdf(data: bytes) -> Doc:
 def _read_page(page: Any, items: list[str | DocTable]) -> None:
     tables = page.find_tables()
     if not tables:  # no ruling lines: cells told apart by the gaps between words
-        lines = [text for _, text in _paragraph_lines(page, cells=True)]
-        _place(read_text("\n".join(lines)).items, items)
+        _place(read_text("\n".join(_unruled_lines(page))).items, items)
         return
     boxes = [t.bbox for t in tables]
     placed: list[tuple[float, str | DocTable]] = [(t.bbox[1], DocTable(_rows(t)))
@@ -103,15 +102,22 @@ def _continue(table: DocTable, more: DocTable) -> None:
     table.rows += more.rows
 
 
-def _paragraph_lines(page: Any, cells: bool = False) -> list[tuple[float, str]]:
-    """The page's text lines outside tables, a line wrapped at the right margin joined to
-    the next line of the same size that is not a heading. With `cells`, a gap of more than
-    a character between two words is a tab (cells of a table without ruling lines), and
-    lines are not joined."""
+def _text_lines(page: Any) -> list[dict[str, Any]]:
+    """pdfplumber's text lines of a page, without the centred page numbers."""
     lines = [line for line in page.extract_text_lines(keep_blank_chars=False)
              if line["text"].strip()]
-    lines = [line for at, line in enumerate(lines)
-             if not (at in (0, len(lines) - 1) and _page_number(line, page.width))]
+    return [line for at, line in enumerate(lines)
+            if not (at in (0, len(lines) - 1) and _page_number(line, page.width))]
+
+
+def _size(line: dict[str, Any]) -> float:
+    return float(max((c.get("size", 10) for c in line.get("chars", [])), default=10))
+
+
+def _paragraph_lines(page: Any) -> list[tuple[float, str]]:
+    """The page's text lines outside tables, a line wrapped at the right margin joined to
+    the next line of the same size that is not a heading."""
+    lines = _text_lines(page)
     if not lines:
         return []
     left = min(line["x0"] for line in lines)
@@ -119,9 +125,8 @@ def _paragraph_lines(page: Any, cells: bool = False) -> list[tuple[float, str]]:
     out: list[tuple[float, str]] = []
     last_size, joining = 0.0, False
     for line in lines:
-        size = max((c.get("size", 10) for c in line.get("chars", [])), default=10)
-        text = _cells(line["chars"], size) if cells else line["text"].strip()
-        if joining and not cells and abs(size - last_size) < 0.5 and not _HEADING.match(text):
+        size, text = _size(line), line["text"].strip()
+        if joining and abs(size - last_size) < 0.5 and not _HEADING.match(text):
             out[-1] = (out[-1][0], out[-1][1] + text)
         else:
             out.append((line["top"], text))
@@ -133,24 +138,69 @@ def _paragraph_lines(page: Any, cells: bool = False) -> list[tuple[float, str]]:
     return out
 
 
+def _unruled_lines(page: Any) -> list[str]:
+    """A page without ruling lines as lines of tab-separated cells. A line right under a row
+    with figures whose labels each lie under a label filling its column of that row (a
+    label wrapped in a narrow column), and whose figures lie where that row has none (a
+    cell whose figure went onto its second line), is the rest of that row: joined to it."""
+    rows: list[tuple[dict[str, Any], list[list[Any]]]] = []
+    for line in _text_lines(page):
+        size = _size(line)
+        spans = _spans(line["chars"], size)
+        if rows and _wrapped(rows[-1][0], rows[-1][1], line, spans, size):
+            cells = rows[-1][1]
+            for x0, x1, text in spans:
+                under = [c for c in cells if c[0] < x1 and x0 < c[1]]
+                if under:
+                    under[0][2] += text
+                else:
+                    cells.append([x0, x1, text])
+            cells.sort(key=lambda c: c[0])
+            rows[-1] = (line, cells)
+        else:
+            rows.append((line, [list(span) for span in spans]))
+    return ["\t".join(cell[2] for cell in cells) for _, cells in rows]
+
+
+def _wrapped(above: dict[str, Any], cells: list[list[Any]], line: dict[str, Any],
+             spans: list[tuple[float, float, str]], size: float) -> bool:
+    """Whether a line continues the row above it (see `_unruled_lines`)."""
+    if line["top"] - above["bottom"] > size * 0.8 or not any(is_figure(c[2]) for c in cells) \
+            or not spans or _HEADING.match(spans[0][2]) or _NUMBERED.match(spans[0][2]):
+        return False
+    labels = 0
+    for x0, x1, text in spans:
+        under = [c for c in cells if c[0] < x1 and x0 < c[1]]
+        if is_figure(text):
+            if under:
+                return False
+            continue
+        if len(under) != 1 or is_figure(under[0][2]):
+            return False
+        after = [c[0] for c in cells if c[0] > under[0][1]]
+        if not after or min(after) - under[0][1] > 2.5 * size:  # not filling its column
+            return False
+        labels += 1
+    return labels > 0
+
+
 def _page_number(line: dict[str, Any], width: float) -> bool:
     """A page number: a header's or footer's centred 「- 3 -」, 「第3页 共8页」, 「3/8」."""
     centre = (line["x0"] + line["x1"]) / 2
     return abs(centre - width / 2) < width * 0.1 and bool(_PAGE_NUMBER.match(line["text"].strip()))
 
 
-def _cells(chars: list[dict[str, Any]], size: float) -> str:
-    """A line's text with a tab where the gap between two characters is over a character
-    wide (the next cell of a table drawn without lines)."""
-    out: list[str] = []
-    last = None
+def _spans(chars: list[dict[str, Any]], size: float) -> list[tuple[float, float, str]]:
+    """A line's pieces of text (x0, x1, text), a gap over a character wide between two
+    pieces (the next cell of a table drawn without lines)."""
+    out: list[tuple[float, float, str]] = []
     for ch in chars:
-        if last is not None:
-            gap = ch["x0"] - last["x1"]
-            if gap > size:
-                out.append("\t")
-            elif gap > size / 4 and not ch["text"].isspace():
-                out.append(" ")
-        out.append(ch["text"])
-        last = ch
-    return "".join(out).strip()
+        if ch["text"].isspace():
+            continue
+        if out and ch["x0"] - out[-1][1] <= size:
+            x0, _, text = out[-1]
+            gap = " " if ch["x0"] - out[-1][1] > size / 4 else ""
+            out[-1] = (x0, ch["x1"], text + gap + ch["text"])
+        else:
+            out.append((ch["x0"], ch["x1"], ch["text"]))
+    return out
