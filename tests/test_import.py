@@ -378,7 +378,10 @@ def test_docx_with_content_controls(form: Form) -> None:
 
 
 def test_catalogue_codes_exist() -> None:
-    for code in STRUCTURE | VALUE_CODES | {"IMPORT_IDENTITY_MISSING", "IMPORT_OLD_FORMAT"}:
+    for code in STRUCTURE | VALUE_CODES | {
+            "IMPORT_IDENTITY_MISSING", "IMPORT_OLD_FORMAT", "IMPORT_IDENTITY_GUESSED",
+            "IMPORT_ROW_UNREAD", "IMPORT_RULE_UNCHECKED", "PUBLISHED_DIFFERS",
+            "PUBLISHED_NOT_SUBMITTED", "PUBLISHED_UNIT_UNKNOWN"}:
         assert code in CATALOGUE
         assert "{report}" in CATALOGUE[code][1]
 
