@@ -7,7 +7,8 @@ cells told apart by the gaps between words, and is read like pasted text. The te
 the tables is read line by line (centred page numbers left out), and a line that runs to
 the right margin is joined to the next one (a paragraph wrapped by the page, not a new
 paragraph). A table that starts a page right after a table that ended the page before is
-the same table continued. A PDF without any text (a scan) is not guessed at.
+the same table continued. A PDF without any text (a scan), or whose fonts do not say which
+characters their glyphs are, is not guessed at.
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ def read_pdf(data: bytes) -> Doc:
     with pdf:
         if len(pdf.pages) > MAX_PAGES:
             raise Unreadable(f"PDF 共 {len(pdf.pages)} 页，不像是一份年度报告", "pdf")
-        items: list[str | DocTable] = []
-        chars = 0
-        for page in pdf.pages:
-            chars += len(page.chars)
-            _read_page(page, items)
-        if chars == 0:
+        chars = [c["text"] for page in pdf.pages for c in page.chars]
+        if not chars:
             raise Unreadable("这是扫描件，没有可读取的文字", "pdf")
+        if sum(c.startswith("(cid:") for c in chars) * 2 > len(chars):
+            raise Unreadable("PDF 中的字体没有文字编码，文字无法提取（复制出来是乱码）", "pdf")
+        items: list[str | DocTable] = []
+        for page in pdf.pages:
+            _read_page(page, items)
         title = pdf.metadata.get("Title")
     return Doc(items, title if isinstance(title, str) and title.strip() else None)
 
