@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from docx import Document
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nianbao.publish.importer import ImportResult, import_report, label_key, score
 from nianbao.publish.labels import FLOOR
@@ -23,7 +25,7 @@ from nianbao.publish.source_text import is_figure
 from nianbao.read.normalise import NA
 from nianbao.spec.model import Form
 from nianbao.testing.documents import balanced_values
-from tests.test_import import VALUE_CODES, assert_figures, codes
+from tests.test_import import FORM, VALUE_CODES, assert_figures, codes
 
 UNIT = "示例县农业农村局"
 PREAMBLE = "本年度报告依照《政府信息公开工作年度报告格式》的要求编写，数据截至年底。"
@@ -315,3 +317,13 @@ def test_identity_from_the_page_title_is_a_warning(form: Form) -> None:
         guessed = [f for f in result.findings if f.code == "IMPORT_IDENTITY_GUESSED"]
         assert {f.field for f in guessed} == {"unit.name", "year"}
         assert "页面标题" in guessed[0].message
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), shape=st.sampled_from(sorted(SHAPES)))
+def test_any_figures_in_any_shape(seed: int, shape: str) -> None:
+    """Balanced figures from many seeds, pasted in every shape: all read, nothing said."""
+    values = balanced_values(FORM, seed)
+    result = read(pasted(FORM, values, shape), FORM)
+    assert_figures(result, values)
+    assert result.findings == [], [f.message for f in result.findings]
