@@ -21,22 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests.test_import_shapes builds the pasted text
-
-from nianbao.publish.importer import import_report  # noqa: E402
-from nianbao.publish.record import Record  # noqa: E402
-from nianbao.publish.report import render_report  # noqa: E402
-from nianbao.spec.load import load_form  # noqa: E402
-from nianbao.testing.documents import balanced_values, convert_to_pdf  # noqa: E402
+from nianbao.publish.importer import import_report
+from nianbao.publish.record import Record
+from nianbao.publish.report import render_report
+from nianbao.spec.load import load_form
+from nianbao.testing.documents import balanced_values, convert_to_pdf, pasted
 
 UNITS = ["自然资源局", "教育局", "民政局", "财政局", "卫生健康局", "司法局", "城关街道办事处"]
 
 
 def build(count: int, folder: Path) -> dict[str, list[tuple[str, bytes]]]:
     """count reports in each format: (file name, bytes)."""
-    from tests.test_import_shapes import pasted
-
     form = load_form()
     docx: list[Path] = []
     out: dict[str, list[tuple[str, bytes]]] = {"docx": [], "html": [], "text": []}

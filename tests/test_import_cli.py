@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nianbao.testing.documents import balanced_values
+from nianbao.testing.documents import balanced_values, pasted
 from tests import test_publish_cli
 from tests.collect_helpers import NAMES, make_workspace, put
-from tests.test_import_shapes import pasted
 from tests.test_merge import with_totals
 from tests.test_publish_cli import (
     EDU,

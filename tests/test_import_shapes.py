@@ -9,8 +9,6 @@ published report does not have); titles in their published forms.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from docx import Document
@@ -20,83 +18,19 @@ from hypothesis import strategies as st
 from nianbao.publish.importer import ImportResult, import_report, label_key, score
 from nianbao.publish.labels import FLOOR
 from nianbao.publish.record import Record
-from nianbao.publish.report import field_id, format_value, render_report
-from nianbao.publish.source_text import is_figure
+from nianbao.publish.report import format_value, render_report
 from nianbao.read.normalise import NA
 from nianbao.spec.model import Form
-from nianbao.testing.documents import balanced_values
+from nianbao.testing.documents import (
+    DEFAULT_UNIT,
+    SHAPES,
+    balanced_values,
+    pasted,
+    report_rows,
+)
 from tests.test_import import FORM, VALUE_CODES, assert_figures, codes
 
-UNIT = "示例县农业农村局"
-PREAMBLE = "本年度报告依照《政府信息公开工作年度报告格式》的要求编写，数据截至年底。"
-
-
-def report_rows(form: Form, values: dict[str, Any]) -> list[str | list[str]]:
-    """The report as paragraphs (str) and table rows (lists of cells), merged cells once."""
-    out: list[str | list[str]] = [f"{UNIT}2023年政府信息公开工作年度报告", PREAMBLE,
-                                  "一、总体情况", "本年度按时更新了公开目录。"]
-    fig = lambda fid: format_value(values.get(fid))  # noqa: E731
-    for table in form.tables:
-        out.append(table.title)
-        if table.id == "t2":
-            for block in table.blocks:
-                out.append([block.title])
-                out.append([block.stub or "信息内容", *(c.path[-1] for c in block.columns)])
-                for row in block.rows:
-                    out.append([row.path[-1], *(fig(field_id(table, row, c))
-                                                for c in block.columns)])
-        elif table.id == "t3":
-            block = table.blocks[0]
-            out += [[block.corner, "申请人情况"], ["自然人", "法人或其他组织", "总计"],
-                    ["商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他"]]
-            seen: set[str] = set()
-            for row in block.rows:
-                labels = [p for p in row.path if p not in seen]
-                seen.update(row.path)
-                out.append([*labels, *(fig(field_id(table, row, c)) for c in block.columns)])
-        else:
-            block = table.blocks[0]
-            out += [["行政复议", "行政诉讼"], ["未经复议直接起诉", "复议后起诉"],
-                    [c.path[-1] for c in block.columns],
-                    [fig(field_id(table, block.rows[0], c)) for c in block.columns]]
-    out += ["五、存在的主要问题及改进情况", "个别栏目更新不够及时。",
-            "六、其他需要报告的事项", "本年度未收取信息处理费。"]
-    return out
-
-
-SHAPES: dict[str, Callable[[list[str]], str]] = {
-    "spaces": " ".join,
-    "tabs": "\t".join,
-    "pipes": lambda cells: "| " + " | ".join(cells) + " |",
-    "lines": "\n".join,
-    "glued": lambda cells: _glued(cells),
-    "joined": lambda cells: _joined(cells),
-}
-
-
-def _joined(cells: list[str]) -> str:
-    """A row's labels printed as one (「（三）不予公开1.属于国家秘密 0 0」)."""
-    if not any(is_figure(c) for c in cells):
-        return " ".join(cells)
-    return "".join(c for c in cells if not is_figure(c)) + " " + " ".join(
-        c for c in cells if is_figure(c))
-
-
-def _glued(cells: list[str]) -> str:
-    """The first figure runs on after the last label: 「…申请数量64 0 0」."""
-    at = next((i for i, c in enumerate(cells) if is_figure(c)), None)
-    if not at:
-        return " ".join(cells)
-    return " ".join([*cells[:at - 1], cells[at - 1] + cells[at], *cells[at + 1:]])
-
-
-def pasted(form: Form, values: dict[str, Any], shape: str,
-           edit: Callable[[str], str] = lambda s: s) -> bytes:
-    lines = []
-    for item in report_rows(form, values):
-        lines.append(edit(item) if isinstance(item, str)
-                     else SHAPES[shape]([edit(c) for c in item]))
-    return "\n".join(lines).encode()
+UNIT = DEFAULT_UNIT
 
 
 def read(data: bytes, form: Form) -> ImportResult:

@@ -1,5 +1,6 @@
-"""Published reports for tests and benchmarks: figures that balance, and Word files turned
-into PDF by LibreOffice Writer as offices do (``soffice --headless --convert-to pdf``).
+"""Published reports for tests and benchmarks: figures that balance, the report as text in
+each shape people paste it (`pasted`), and Word files turned into PDF by LibreOffice Writer
+as offices do (``soffice --headless --convert-to pdf``).
 
     pdfs = convert_to_pdf([Path("a.docx"), Path("b.docx")], Path("out"))
 
@@ -14,11 +15,13 @@ import random
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from nianbao.publish.report import field_id, format_value
+from nianbao.publish.source_text import is_figure
 from nianbao.spec.model import AMOUNT, Form
 from nianbao.testing.libreoffice import LibreOfficeError, find_soffice
 
@@ -59,6 +62,81 @@ def convert_to_pdf(paths: Sequence[Path], outdir: Path, timeout: float = 600.0) 
         raise LibreOfficeError(f"soffice failed (exit {proc.returncode}, missing {missing}): "
                                f"{(out + err).decode(errors='replace')[-2000:]}")
     return pdfs
+
+
+DEFAULT_UNIT = "示例县农业农村局"
+PREAMBLE = "本年度报告依照《政府信息公开工作年度报告格式》的要求编写，数据截至年底。"
+
+
+def report_rows(form: Form, values: dict[str, Any], unit: str = DEFAULT_UNIT,
+                year: int = 2023) -> list[str | list[str]]:
+    """The report as paragraphs (str) and table rows (lists of cells), merged cells once."""
+    out: list[str | list[str]] = [f"{unit}{year}年政府信息公开工作年度报告", PREAMBLE,
+                                  "一、总体情况", "本年度按时更新了公开目录。"]
+    fig = lambda fid: format_value(values.get(fid))  # noqa: E731
+    for table in form.tables:
+        out.append(table.title)
+        if table.id == "t2":
+            for block in table.blocks:
+                out.append([block.title])
+                out.append([block.stub or "信息内容", *(c.path[-1] for c in block.columns)])
+                for row in block.rows:
+                    out.append([row.path[-1], *(fig(field_id(table, row, c))
+                                                for c in block.columns)])
+        elif table.id == "t3":
+            block = table.blocks[0]
+            out += [[block.corner, "申请人情况"], ["自然人", "法人或其他组织", "总计"],
+                    ["商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他"]]
+            seen: set[str] = set()
+            for row in block.rows:
+                labels = [p for p in row.path if p not in seen]
+                seen.update(row.path)
+                out.append([*labels, *(fig(field_id(table, row, c)) for c in block.columns)])
+        else:
+            block = table.blocks[0]
+            out += [["行政复议", "行政诉讼"], ["未经复议直接起诉", "复议后起诉"],
+                    [c.path[-1] for c in block.columns],
+                    [fig(field_id(table, block.rows[0], c)) for c in block.columns]]
+    out += ["五、存在的主要问题及改进情况", "个别栏目更新不够及时。",
+            "六、其他需要报告的事项", "本年度未收取信息处理费。"]
+    return out
+
+
+SHAPES: dict[str, Callable[[list[str]], str]] = {
+    "spaces": " ".join,
+    "tabs": "\t".join,
+    "pipes": lambda cells: "| " + " | ".join(cells) + " |",
+    "lines": "\n".join,
+    "glued": lambda cells: _glued(cells),
+    "joined": lambda cells: _joined(cells),
+}
+
+
+def _joined(cells: list[str]) -> str:
+    """A row's labels printed as one (「（三）不予公开1.属于国家秘密 0 0」)."""
+    if not any(is_figure(c) for c in cells):
+        return " ".join(cells)
+    return "".join(c for c in cells if not is_figure(c)) + " " + " ".join(
+        c for c in cells if is_figure(c))
+
+
+def _glued(cells: list[str]) -> str:
+    """The first figure runs on after the last label: 「…申请数量64 0 0」."""
+    at = next((i for i, c in enumerate(cells) if is_figure(c)), None)
+    if not at:
+        return " ".join(cells)
+    return " ".join([*cells[:at - 1], cells[at - 1] + cells[at], *cells[at + 1:]])
+
+
+def pasted(form: Form, values: dict[str, Any], shape: str,
+           edit: Callable[[str], str] = lambda s: s) -> bytes:
+    """The report as UTF-8 text, table rows in `shape` (a key of SHAPES), each paragraph
+    and cell text passed through `edit` first (to misprint a label)."""
+    lines = []
+    for item in report_rows(form, values):
+        lines.append(edit(item) if isinstance(item, str)
+                     else SHAPES[shape]([edit(c) for c in item]))
+    return "\n".join(lines).encode()
 
 
 def balanced_values(form: Form, seed: int) -> dict[str, Any]:
