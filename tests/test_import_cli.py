@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nianbao.collect.ledger import Ledger
 from nianbao.testing.documents import balanced_values, pasted
 from tests import test_publish_cli
 from tests.collect_helpers import NAMES, make_workspace, put
 from tests.test_merge import with_totals
 from tests.test_publish_cli import (
+    DRC,
     EDU,
     FORM,
     V_DRC,
@@ -107,3 +109,19 @@ def test_unit_and_year_given_when_the_title_has_none(tmp_path: Path) -> None:
     assert f["identity"]["unit.code"] == EDU and f["comparison"]["unit_code"] == EDU
     assert [x["code"] for x in f["findings"]] == ["IMPORT_IDENTITY_MISSING",
                                                   "PUBLISHED_NOT_SUBMITTED"]
+
+
+def test_store_of_a_folder_keeps_what_it_can_attribute(tmp_path: Path) -> None:
+    """One report names no unit of the roster: refused with its reason, the others stored."""
+    ws, ledger = make_workspace(tmp_path / "ws")
+    ledger.close()
+    folder = tmp_path / "往年"
+    put(folder, "教育局.docx", published(with_totals(V_EDU), name=NAMES[EDU], year=2021))
+    put(folder, "发改局.html", published(with_totals(V_DRC), year=2021, fmt="html"))
+    put(folder, "某局.docx", published(with_totals(V_EDU), name="某某局", year=2021))
+    result = run("import", folder, "--store", "-w", ws.root)
+    assert result.exit_code == 2
+    assert "某局.docx：请用 --unit 指定名单中的单位代码" in result.output
+    assert "已存入台账 2 份（重复 0 份）。" in result.output
+    with Ledger(ws.ledger_path) as ledger:
+        assert sorted(r.verdict.unit_code for r in ledger.rows()) == [DRC, EDU]

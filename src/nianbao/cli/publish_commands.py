@@ -178,10 +178,12 @@ def import_(
     results = [(path, data, _given(import_report(data, path.name, form) if data is not None
                                    else _unreadable(path, why), unit, year))
                for path, data, why in _report_files(files)]
+    refused = 0
     if store_it:  # what the report says, without the comparison's findings
-        _store_imports(workspace or Path("."), results, unit, year, form.id, quiet=as_json)
+        refused = _store_imports(workspace or Path("."), results, unit, year, form.id,
+                                 quiet=as_json)
     comparisons = _compare_all(workspace, results, unit, year, form) if workspace else {}
-    code = 0
+    code = 2 if refused else 0
     for _, _, r in results:
         code = max(code, 2 if r.outcome == "failed" else 1 if blocking(r.findings) else 0)
     if as_json:
@@ -285,9 +287,11 @@ def _print_imports(results: list[tuple[Path, Any, ImportResult]],
     console.print(line + "。")
 
 
-def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str | None,
-                   year: int | None, form_id: str, quiet: bool = False) -> None:
-    """Keep imported reports as the units' records of past years (X1/X2 compare with them)."""
+def _store_imports(root: Path, results: list[tuple[Path, Any, Any]], unit: str | None,
+                   year: int | None, form_id: str, quiet: bool = False) -> int:
+    """Keep imported reports as the units' records of past years (X1/X2 compare with them);
+    a report that cannot be attributed or read is refused with its reason, the rest are
+    stored. Returns how many were refused."""
     ws, ledger, units = open_all(root)
     names = {u.name: u.code for u in units}
     codes = {u.code for u in units}
@@ -295,15 +299,18 @@ def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str
     with ledger:
         run_id = ledger.start_run("import", at)
         intakes = []
+        refused = 0
         for path, data, r in results:
             code = unit or names.get(str(r.identity.get("unit.name") or ""))
             yr = year or r.identity.get("year")
-            if code not in codes:
-                raise fail(f"{path}：请用 --unit 指定名单中的单位代码（未能从标题识别单位）")
-            if not isinstance(yr, int):
-                raise fail(f"{path}：请用 --year 指定年度（未能从标题识别年度）")
-            if r.outcome == "failed":
-                raise fail(f"{path}：无法读取，未存入台账")
+            why = ("无法读取，未存入台账" if r.outcome == "failed" else
+                   "请用 --unit 指定名单中的单位代码（未能从标题识别单位）" if code not in codes
+                   else "请用 --year 指定年度（未能从标题识别年度）" if not isinstance(yr, int)
+                   else None)
+            if why is not None:
+                err_console.print(f"[red]错误：[/red]{path}：{why}")
+                refused += 1
+                continue
             sha, rel = store.put(ws.store_dir, data, hashlib.sha256(data).hexdigest())
             identity = {**json_values(r.identity),
                         "unit.code": code, "year": yr}
@@ -321,4 +328,5 @@ def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str
     stored = sum(o == "stored" for o, _ in outcomes)
     (err_console if quiet else console).print(
         f"已存入台账 {stored} 份（重复 {len(outcomes) - stored} 份）。")
+    return refused
 
