@@ -261,3 +261,15 @@ def test_any_figures_in_any_shape(seed: int, shape: str) -> None:
     result = read(pasted(FORM, values, shape), FORM)
     assert_figures(result, values)
     assert result.findings == [], [f.message for f in result.findings]
+
+
+def test_sub_headings_of_the_overview_are_no_section_headings(form: Form) -> None:
+    """「（二）主动公开情况」 inside 总体情况 is close to section 二's words, but bracketed: a
+    sub-heading of the prose, not the heading of section 二."""
+    values = balanced_values(form, seed=18)
+    overview = ("（一）总体情况概述\n本年度按时更新了公开目录。\n"
+                "（二）主动公开情况\n全年主动公开信息若干条。")
+    text = pasted(form, values, "spaces").decode().replace("本年度按时更新了公开目录。", overview)
+    result = read(text.encode(), form)
+    assert result.values["text.overview"].endswith("（二）主动公开情况\n全年主动公开信息若干条。")
+    assert result.findings == []

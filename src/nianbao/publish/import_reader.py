@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from nianbao.publish.importer import ImportResult
 
 MAX_HEADING = 60     # characters of a paragraph that can be a section heading
+_SECTION_NUMERAL = re.compile(r"^\s*[一二三四五六七八九十]+\s*[、.．]")
 
 
 class Reader:
@@ -66,9 +67,10 @@ class Reader:
             if not isinstance(item, str) or len(item.strip()) > MAX_HEADING:
                 continue
             key = label_key(item)
+            numbered = _SECTION_NUMERAL.match(item) is not None  # 「五、」, not 「（五）」
             for sec, full, bare in wanted:
-                if sec.number not in self.headings and key and (
-                        key in (full, bare) or _close_heading(key, sec.number, bare)):
+                close = numbered and _close_heading(key, sec.number, bare)
+                if sec.number not in self.headings and key and (key in (full, bare) or close):
                     self.headings[sec.number] = i
                     break
 
