@@ -225,6 +225,43 @@ def test_garbage_gives_a_finding_not_a_traceback(form: Form, data: bytes, detail
     assert result.values == {}
 
 
+def _pdf_without_text_encoding(glyphs: int = 40) -> bytes:
+    """A one-page PDF whose font (Identity-H, no ToUnicode map) does not say which
+    characters its glyphs are: what a PDF with badly embedded fonts gives."""
+    content = b"BT /F1 12 Tf 72 700 Td <" + b"".join(
+        b"%04X" % (0x100 + i) for i in range(glyphs)) + b"> Tj ET"
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Resources<</Font<</F1 5 0 R>>>>"
+        b"/Contents 4 0 R>>",
+        b"<</Length %d>>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<</Type/Font/Subtype/Type0/BaseFont/AB+SimSun/Encoding/Identity-H"
+        b"/DescendantFonts[6 0 R]>>",
+        b"<</Type/Font/Subtype/CIDFontType2/BaseFont/AB+SimSun/CIDSystemInfo<</Registry(Adobe)"
+        b"/Ordering(Identity)/Supplement 0>>/FontDescriptor 7 0 R/DW 1000>>",
+        b"<</Type/FontDescriptor/FontName/AB+SimSun/Flags 4/FontBBox[0 0 1000 1000]"
+        b"/ItalicAngle 0/Ascent 880/Descent -120/CapHeight 880/StemV 80>>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % at for at in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_pdf_whose_fonts_have_no_text_encoding(form: Form) -> None:
+    result = import_report(_pdf_without_text_encoding(), "garbled.pdf", form)
+    assert [f.code for f in result.findings] == ["IMPORT_UNREADABLE"]
+    assert result.fmt == "pdf" and "文字无法提取" in result.findings[0].message
+
+
 def test_zip_that_is_not_a_docx(form: Form) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -378,7 +415,10 @@ def test_docx_with_content_controls(form: Form) -> None:
 
 
 def test_catalogue_codes_exist() -> None:
-    for code in STRUCTURE | VALUE_CODES | {"IMPORT_IDENTITY_MISSING", "IMPORT_OLD_FORMAT"}:
+    for code in STRUCTURE | VALUE_CODES | {
+            "IMPORT_IDENTITY_MISSING", "IMPORT_OLD_FORMAT", "IMPORT_IDENTITY_GUESSED",
+            "IMPORT_ROW_UNREAD", "IMPORT_RULE_UNCHECKED", "PUBLISHED_DIFFERS",
+            "PUBLISHED_NOT_SUBMITTED", "PUBLISHED_UNIT_UNKNOWN"}:
         assert code in CATALOGUE
         assert "{report}" in CATALOGUE[code][1]
 

@@ -259,7 +259,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "IMPORT_UNREADABLE": (
         Severity.FATAL,
         "{report}：无法作为年度报告读取（{detail}），"
-        "请提供 Word（.docx）、网页（.html）或纯文本版本",
+        "请提供 PDF、Word（.docx）、网页（.html）或纯文本版本",
     ),
     "IMPORT_TABLE_MISSING": (
         Severity.ERROR,
@@ -273,6 +273,16 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         Severity.ERROR,
         "{report}：表格「{sheet}」中「{cell}」这一行只有 {found} 个数据格，应为 {expected} 个，"
         "该行数据未读取",
+    ),
+    "IMPORT_ROW_UNREAD": (
+        Severity.WARNING,
+        "{report}：表格「{sheet}」中的一行「{found}」未能对应到官方格式的任何一行{detail}，"
+        "未读取",
+    ),
+    "IMPORT_RULE_UNCHECKED": (
+        Severity.WARNING,
+        "{report}：勾稽关系 {rule_id}「{rule_text}」无法核对（有未读出的行），共 {count} 处未核对；"
+        "未读出：{cells}",
     ),
     "IMPORT_COLUMN_MISSING": (
         Severity.WARNING,
@@ -301,12 +311,30 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     ),
     "IMPORT_IDENTITY_MISSING": (
         Severity.WARNING,
-        "{report}：未能从标题中识别{label}，请手工补充",
+        "{report}：未能从标题中识别{label}，请手工补充（命令行：--unit、--year）",
+    ),
+    "IMPORT_IDENTITY_GUESSED": (
+        Severity.WARNING,
+        "{report}：正文中没有标题，{label}「{value}」取自页面标题「{found}」，请核对",
     ),
     "IMPORT_OLD_FORMAT": (
         Severity.WARNING,
         "{report}：报告年度 {year} 早于本格式的首个适用年度 {first_year}，"
         "表格可能是旧格式，缺少的行和列请核对",
+    ),
+    "PUBLISHED_DIFFERS": (
+        Severity.WARNING,
+        "{report}：表格「{sheet}」中「{cell}」公布为 {published}，"
+        "而报送数据（提交编号 {submission}）为 {submitted}",
+    ),
+    "PUBLISHED_NOT_SUBMITTED": (
+        Severity.INFO,
+        "{report}：台账中没有{unit}（{unit_code}）{year} 年度计入的报送数据，未与报送数据比对",
+    ),
+    "PUBLISHED_UNIT_UNKNOWN": (
+        Severity.INFO,
+        "{report}：未能确定是名单中的哪个单位或年度（{detail}），未与报送数据比对；"
+        "请用 --unit、--year 指定",
     ),
     "IMPORT_HEADER_DIFFERS": (
         Severity.WARNING,

@@ -1,4 +1,5 @@
-"""Commands after collection: merge, export, report, import."""
+"""Commands after collection: merge, export, report, import (files or folders of published
+reports, optionally compared with what the units submitted)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,23 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from nianbao.check import check_file
+from nianbao.check import check_file, os_reason
 from nianbao.cli.app import app, console, err_console, fail, findings_table, print_json
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.cli.upward import print_return, print_tree, write_return
 from nianbao.collect import store
-from nianbao.collect.intake import ENGINE, now_iso
+from nianbao.collect.intake import ENGINE, expand_paths, now_iso
 from nianbao.collect.ledger import Intake, Verdict
 from nianbao.collect.records import records
-from nianbao.findings import Severity, blocking
+from nianbao.findings import Severity, blocking, make
 from nianbao.fsutil import atomic_write
 from nianbao.merge.export import export as export_ledger
 from nianbao.merge.provenance import contribution_nodes
 from nianbao.merge.totals import merge as merge_units
 from nianbao.merge.workbook import merged_workbook
-from nianbao.publish.importer import import_report
+from nianbao.publish.compare import Comparison, compare
+from nianbao.publish.compare import findings as compare_findings
+from nianbao.publish.importer import ImportResult, import_report
 from nianbao.publish.record import Record
 from nianbao.publish.report import render_report
 from nianbao.read.normalise import json_values
@@ -171,56 +174,150 @@ def report(
     console.print(f"已生成年度报告：{output}")
 
 
+REPORT_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".txt", ".md"}
+OUTCOME_TEXT = {"read": "完整读出", "unread": "有未读出的行", "failed": "无法读取"}
+
+
 @app.command(name="import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="已发布的年度报告（.docx、.html 或文本）")],
+    files: Annotated[list[Path], typer.Argument(
+        help="已发布的年度报告（PDF、.docx、.html 或文本），或存放它们的文件夹")],
     as_json: JsonOption = False,
     store_it: Annotated[bool, typer.Option(
         "--store", help="存入工作区台账，作为该单位该年度的记录")] = False,
-    unit: Annotated[str | None, typer.Option(help="与 --store 一起：单位代码")] = None,
+    unit: Annotated[str | None, typer.Option(
+        help="单位代码（标题中没有单位名称时，或与 --store 一起）")] = None,
     year: Annotated[int | None, typer.Option(help="年度（默认：从标题识别）")] = None,
     form_id: Annotated[str, typer.Option("--form", help="模板编号")] = DEFAULT_FORM,
-    workspace: WorkspaceOption = Path("."),
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", "-w",
+        help="收集工作区：与各单位报送的数据逐项比对（--store 时默认当前文件夹）")] = None,
 ) -> None:
-    """读取已发布的年度报告：找出三张表、读出数字、校验勾稽关系（照实报告，不做修正）。"""
+    """读取已发布的年度报告：找出三张表、读出数字、校验勾稽关系（照实报告，不做修正）。
+
+    退出码：0 全部读出且没有错误，1 有错误，2 有文件无法读取。
+    """
     try:
         form = load_form(form_id)
     except SpecError as exc:
         raise fail(str(exc)) from None
-    results = []
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise fail(f"{path}：无法读取（{exc.strerror or exc}）") from None
-        results.append((path, data, import_report(data, path.name, form)))
-    if store_it:
-        _store_imports(workspace, results, unit, year, form.id, quiet=as_json)
-    code = 0
-    out: list[dict[str, Any]] = []
-    for path, _, r in results:
-        fatal = any(f.code == "IMPORT_UNREADABLE" for f in r.findings)
-        code = max(code, 2 if fatal else 1 if blocking(r.findings) else 0)
-        out.append({"file": str(path), "format": r.fmt,
-                    "identity": json_values(r.identity),
-                    "values": json_values(r.values),
-                    "findings": [f.to_dict() for f in r.findings]})
+    results = [(path, data, _given(import_report(data, path.name, form) if data is not None
+                                   else _unreadable(path, why), unit, year))
+               for path, data, why in _report_files(files)]
+    refused = 0
+    if store_it:  # what the report says, without the comparison's findings
+        refused = _store_imports(workspace or Path("."), results, unit, year, form.id,
+                                 quiet=as_json)
+    comparisons = _compare_all(workspace, results, unit, year, form) if workspace else {}
+    code = 2 if refused else 0
+    for _, _, r in results:
+        code = max(code, 2 if r.outcome == "failed" else 1 if blocking(r.findings) else 0)
     if as_json:
-        print_json({"files": out})
+        out = [{"file": str(path), "format": r.fmt, "outcome": r.outcome,
+                "identity": json_values(r.identity), "values": json_values(r.values),
+                "findings": [f.to_dict() for f in r.findings],
+                **({"comparison": comparisons[i].to_dict(form)} if i in comparisons else {})}
+               for i, (path, _, r) in enumerate(results)]
+        print_json({"files": out, "summary": {**_summary(results, comparisons),
+                                              "exit_code": code}})
         raise typer.Exit(code)
-    for path, _, r in results:
-        ident = r.identity
-        console.print(f"[bold]{path}[/bold]（{r.fmt or '未知格式'}）："
-                      f"{ident.get('unit.name') or '单位未识别'} {ident.get('year') or ''}，"
-                      f"读出 {sum(v is not None for v in r.values.values())} 项")
-        if r.findings:
-            console.print(findings_table(r.findings))
+    _print_imports(results, comparisons)
     raise typer.Exit(code)
 
 
-def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str | None,
-                   year: int | None, form_id: str, quiet: bool = False) -> None:
-    """Keep imported reports as the units' records of past years (X1/X2 compare with them)."""
+def _report_files(given: list[Path]) -> list[tuple[Path, bytes | None, str]]:
+    """(path, bytes or None, why not) for every file given and every report in a folder."""
+    out: list[tuple[Path, bytes | None, str]] = []
+    for path in given:
+        found = [p for p in expand_paths([path]) if not path.is_dir()
+                 or p.suffix.lower() in REPORT_SUFFIXES]
+        if path.is_dir() and not found:
+            out.append((path, None, "文件夹中没有 PDF、Word、网页或文本文件"))
+        for p in found:
+            try:
+                out.append((p, p.read_bytes(), ""))
+            except OSError as exc:
+                out.append((p, None, os_reason(exc)))
+    return out
+
+
+def _unreadable(path: Path, why: str) -> ImportResult:
+    result = ImportResult(identity={"unit.name": None, "unit.code": None, "year": None})
+    result.findings.append(make("IMPORT_UNREADABLE", file=path.name, report=path.name,
+                                detail=why))
+    return result
+
+
+def _given(r: ImportResult, unit: str | None, year: int | None) -> ImportResult:
+    """--unit and --year fill in what the title did not say."""
+    given = {"unit.code": unit, "year": year}
+    for fid, value in given.items():
+        if value is not None and r.outcome != "failed" and r.identity.get(fid) is None:
+            r.identity[fid] = value
+            r.findings = [f for f in r.findings
+                          if not (f.code == "IMPORT_IDENTITY_MISSING" and f.field == fid)]
+    return r
+
+
+def _compare_all(root: Path, results: list[tuple[Path, Any, ImportResult]], unit: str | None,
+                 year: int | None, form: Any) -> dict[int, Comparison]:
+    """Each published report against its unit's counted submission (findings added)."""
+    _, ledger, units = open_all(root)
+    names = {u.name: u.code for u in units}
+    by_code = {u.code: u.name for u in units}
+    out: dict[int, Comparison] = {}
+    with ledger:
+        for i, (path, _, r) in enumerate(results):
+            if r.outcome == "failed":
+                continue
+            name = str(r.identity.get("unit.name") or "")
+            code = unit or names.get(name)
+            yr = year or r.identity.get("year")
+            if code not in by_code or not isinstance(yr, int):
+                r.findings.append(make("PUBLISHED_UNIT_UNKNOWN", file=path.name,
+                                       report=path.name,
+                                       detail=f"{name or '单位未识别'} {yr or '年度未识别'}"))
+                continue
+            out[i] = compare(form, r.values, ledger, code, yr)
+            r.findings += compare_findings(form, out[i], path.name, by_code[code])
+    return out
+
+
+def _summary(results: list[tuple[Path, Any, ImportResult]],
+             comparisons: dict[int, Comparison]) -> dict[str, int]:
+    counts = {k: sum(r.outcome == k for _, _, r in results) for k in OUTCOME_TEXT}
+    return {"files": len(results), **counts,
+            "differing": sum(bool(c.differences) for c in comparisons.values())}
+
+
+def _print_imports(results: list[tuple[Path, Any, ImportResult]],
+                   comparisons: dict[int, Comparison]) -> None:
+    table = Table(title="导入结果", title_justify="left")
+    for col in ("文件", "格式", "单位", "年度", "读出项数", "结果", "问题数"):
+        table.add_column(col)
+    for path, _, r in results:
+        table.add_row(str(path), r.fmt or "未知", str(r.identity.get("unit.name") or "未识别"),
+                      str(r.identity.get("year") or ""),
+                      str(sum(v is not None for v in r.values.values())),
+                      OUTCOME_TEXT[r.outcome], str(len(r.findings)))
+    console.print(table)
+    for path, _, r in results:
+        if r.findings:
+            console.print(f"[bold]{path}[/bold]")
+            console.print(findings_table(r.findings))
+    s = _summary(results, comparisons)
+    line = (f"共 {s['files']} 份：完整读出 {s['read']} 份，有未读出的行 {s['unread']} 份，"
+            f"无法读取 {s['failed']} 份")
+    if comparisons:
+        line += f"；与报送数据不一致的 {s['differing']} 份"
+    console.print(line + "。")
+
+
+def _store_imports(root: Path, results: list[tuple[Path, Any, Any]], unit: str | None,
+                   year: int | None, form_id: str, quiet: bool = False) -> int:
+    """Keep imported reports as the units' records of past years (X1/X2 compare with them);
+    a report that cannot be attributed or read is refused with its reason, the rest are
+    stored. Returns how many were refused."""
     ws, ledger, units = open_all(root)
     names = {u.name: u.code for u in units}
     codes = {u.code for u in units}
@@ -228,15 +325,18 @@ def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str
     with ledger:
         run_id = ledger.start_run("import", at)
         intakes = []
+        refused = 0
         for path, data, r in results:
             code = unit or names.get(str(r.identity.get("unit.name") or ""))
             yr = year or r.identity.get("year")
-            if code not in codes:
-                raise fail(f"{path}：请用 --unit 指定名单中的单位代码（未能从标题识别单位）")
-            if not isinstance(yr, int):
-                raise fail(f"{path}：请用 --year 指定年度（未能从标题识别年度）")
-            if any(f.code == "IMPORT_UNREADABLE" for f in r.findings):
-                raise fail(f"{path}：无法读取，未存入台账")
+            why = ("无法读取，未存入台账" if r.outcome == "failed" else
+                   "请用 --unit 指定名单中的单位代码（未能从标题识别单位）" if code not in codes
+                   else "请用 --year 指定年度（未能从标题识别年度）" if not isinstance(yr, int)
+                   else None)
+            if why is not None:
+                err_console.print(f"[red]错误：[/red]{path}：{why}")
+                refused += 1
+                continue
             sha, rel = store.put(ws.store_dir, data, hashlib.sha256(data).hexdigest())
             identity = {**json_values(r.identity),
                         "unit.code": code, "year": yr}
@@ -254,4 +354,5 @@ def _store_imports(root: Path, results: list[tuple[Path, bytes, Any]], unit: str
     stored = sum(o == "stored" for o, _ in outcomes)
     (err_console if quiet else console).print(
         f"已存入台账 {stored} 份（重复 {len(outcomes) - stored} 份）。")
+    return refused
 
