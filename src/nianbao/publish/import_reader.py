@@ -30,7 +30,7 @@ from nianbao.spec.model import Form, Table
 from nianbao.validate.rules import check_rules
 
 if TYPE_CHECKING:
-    from nianbao.publish.importer import ImportResult
+    from nianbao.publish.import_result import ImportResult
 
 MAX_HEADING = 60     # characters of a paragraph that can be a section heading
 _SECTION_NUMERAL = re.compile(r"^\s*[一二三四五六七八九十]+\s*[、.．]")

@@ -11,13 +11,10 @@ is HTML (`source_html`), anything else is text in any of the shapes people paste
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from nianbao.findings import Finding, make
+from nianbao.findings import make
 from nianbao.publish.import_reader import Reader
+from nianbao.publish.import_result import UNREAD_CODES, ImportResult
 from nianbao.publish.labels import label_key, match, score
-from nianbao.publish.record import Record
 from nianbao.publish.source import Doc, Unreadable, decode_text
 from nianbao.spec.model import Form
 
@@ -25,32 +22,6 @@ __all__ = ["UNREAD_CODES", "ImportResult", "import_report", "label_key", "match"
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_REPORT = 100 * 1024 * 1024   # a published report is a few MB; a PDF with scans tens
-# findings that mean some of the report's figures were not read (by us, not by its fault)
-UNREAD_CODES = frozenset({"IMPORT_TABLE_MISSING", "IMPORT_ROW_MISSING", "IMPORT_ROW_CELLS",
-                          "IMPORT_ROW_UNREAD"})
-
-
-@dataclass
-class ImportResult:
-    """What was read from one published report, and what was found wrong with it."""
-
-    identity: dict[str, Any] = field(default_factory=dict)   # unit.name, unit.code, year
-    values: dict[str, Any] = field(default_factory=dict)     # field id -> value as printed
-    findings: list[Finding] = field(default_factory=list)
-    fmt: str | None = None                                   # "pdf" | "docx" | "html" | "text"
-
-    def record(self) -> Record:
-        return Record(dict(self.identity), dict(self.values))
-
-    @property
-    def outcome(self) -> str:
-        """"failed" (not read at all), "unread" (some rows not read) or "read"."""
-        codes = {f.code for f in self.findings}
-        if "IMPORT_UNREADABLE" in codes:
-            return "failed"
-        return "unread" if codes & UNREAD_CODES else "read"
-
-
 def import_report(data: bytes, name: str, form: Form) -> ImportResult:
     """Read a published report into a record with findings; never raises on a bad file."""
     result = ImportResult(identity={"unit.name": None, "unit.code": None, "year": None})
