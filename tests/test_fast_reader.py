@@ -1245,7 +1245,7 @@ def test_broken_zip_is_an_ordinary_exception(base: bytes) -> None:
 # --- the byte scan and its fallback ----------------------------------------------------------
 #
 # The fast reader scans worksheets and shared strings written the usual way with regular
-# expressions (see fast_reader's "the byte scan") and reads anything else with iterparse.
+# expressions (see read/grammar.py) and reads anything else with iterparse.
 # `assert_same` above compares both paths with openpyxl on every file of this module; here,
 # each kind of markup the scan must accept, and each it must leave to iterparse, on a small
 # workbook (openpyxl reads it in milliseconds).
