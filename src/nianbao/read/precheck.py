@@ -66,7 +66,7 @@ class Precheck:
     findings: list[Finding] = field(default_factory=list)  # fatal when not ok; else warnings
     members: dict[str, int] = field(default_factory=dict)  # zip member -> declared size
     #: The uncompressed bytes of the XML members the scan inflated whole (only when ok): a
-    #: reader given them (`read_auto(data, members=...)`) does not inflate them again.
+    #: reader given them (`read_auto(data, pre.unpacked)`) does not inflate them again.
     inflated: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     #: For members of `inflated`: an id of the content, the same for every member met with
     #: the same compressed bytes, size and CRC (see `Unpacked.content_ids`).

@@ -70,7 +70,9 @@ def _known_strings(body: str, declared: frozenset[str], root: bytes, cache: Read
     known = cache.known_strings.section(root)
     strings = list(map(known.get, pieces))
     if None not in strings:
+        cache.known_strings.hits += 1  # (counted per part: every string known)
         return strings  # type: ignore[return-value]
+    cache.known_strings.misses += 1
     for i, piece in enumerate(pieces):
         if strings[i] is not None:
             continue
