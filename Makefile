@@ -30,8 +30,10 @@ lint: $(STAMP)
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py
 
-## bench: benchmarks against baselines measured in the same run (not tests)
+## bench: benchmarks against baselines measured in the same run (not tests); reading one
+## file first, on returns whose figures all differ (the headline), then a province
 bench: $(STAMP)
+	$(BIN)/python benchmarks/read_bench.py
 	$(BIN)/python benchmarks/run.py
 
 ## bench-ledger: the ledger on PostgreSQL beside SQLite (needs Debian's postgresql package)

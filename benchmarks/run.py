@@ -234,7 +234,7 @@ def check_rate(files: list[Path], reader: Any) -> float:
 
 STAGES = (  # (module, attribute, label): what collect does to one file, in order
     ("nianbao.check", "precheck_bytes", "预检（解压、坏文件分类）"),
-    ("nianbao.read.fast_reader", "_Workbook.read", "读取单元格"),
+    ("nianbao.read.fast_reader", "read_book", "读取单元格"),
     ("nianbao.check", "read_submission", "识别模板、核对结构、读出数值"),
     ("nianbao.check", "check_rules", "规则校验"),
     ("nianbao.collect.intake", "judge", "判定（签名、名单、年度）"),

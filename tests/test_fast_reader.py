@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import io
 import re
 import time
@@ -41,7 +42,8 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904
 from openpyxl.worksheet.formula import ArrayFormula
 
 from nianbao.check import check_bytes
-from nianbao.read import fast_reader, openpyxl_reader, remembered_rows
+from nianbao.read import fast_reader, grammar, openpyxl_reader, parse, scan
+from nianbao.read.cache import ReadCache
 from nianbao.read.fast_reader import (
     MAIN_NS,
     StrictOOXML,
@@ -52,6 +54,7 @@ from nianbao.read.fast_reader import (
 from nianbao.read.openpyxl_reader import TooManyCells, read_openpyxl
 from nianbao.read.precheck import precheck_bytes
 from nianbao.read.rawbook import RawCell, RawWorkbook
+from nianbao.read.reader import Unpacked
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import Layout
 from nianbao.testing.libreoffice import Edit, LibreOffice
@@ -94,7 +97,7 @@ def outcome(reader: Callable[[bytes], RawWorkbook], data: bytes) -> tuple[str, A
 def checked(data: bytes, book: RawWorkbook, name: str = "return.xlsx") -> dict[str, Any]:
     """check_bytes with a reader that returns `book` (the same as passing the reader itself,
     without reading the file a second time)."""
-    return check_bytes(data, name, reader=lambda _: book).to_dict()
+    return check_bytes(data, name, reader=lambda *_, **__: book).to_dict()
 
 
 def assert_same(data: bytes, name: str = "return.xlsx", *,
@@ -156,14 +159,13 @@ def fallbacks() -> Iterator[Counter[str]]:
     counts: Counter[str] = Counter()
     with pytest.MonkeyPatch.context() as mp:
         for method, part in (("parse_worksheet", "worksheet"), ("parse_strings", "strings")):
-            original = getattr(fast_reader._Workbook, method)
+            original = getattr(parse, method)
 
-            def counted(self: Any, raw: bytes, original: Any = original, part: str = part
-                        ) -> Any:
+            def counted(*args: Any, original: Any = original, part: str = part) -> Any:
                 counts[part] += 1
-                return original(self, raw)
+                return original(*args)
 
-            mp.setattr(fast_reader._Workbook, method, counted)
+            mp.setattr(parse, method, counted)
         yield counts
 
 
@@ -1243,7 +1245,7 @@ def test_broken_zip_is_an_ordinary_exception(base: bytes) -> None:
 # --- the byte scan and its fallback ----------------------------------------------------------
 #
 # The fast reader scans worksheets and shared strings written the usual way with regular
-# expressions (see fast_reader's "the byte scan") and reads anything else with iterparse.
+# expressions (see read/grammar.py) and reads anything else with iterparse.
 # `assert_same` above compares both paths with openpyxl on every file of this module; here,
 # each kind of markup the scan must accept, and each it must leave to iterparse, on a small
 # workbook (openpyxl reads it in milliseconds).
@@ -1293,17 +1295,19 @@ def changed(data: bytes, *edits: tuple[bytes, bytes], part: str = SHEET) -> byte
     return rezip(members)
 
 
-def assert_agree(data: bytes, scanned: bool) -> RawWorkbook | None:
+def assert_agree(data: bytes, scanned: bool, cache: ReadCache | None = None
+                 ) -> RawWorkbook | None:
     """The fast reader, the fast reader by iterparse alone and openpyxl read `data` alike (or
     all fail); `scanned`: whether the fast reader scanned every part or read some by
-    iterparse. Returns the workbook (None when all fail)."""
+    iterparse; `cache`: the fast reader's (default: the process's). Returns the workbook
+    (None when all fail)."""
     ref_state, ref = outcome(read_openpyxl, data)
     with fallbacks() as counts:
-        state, found = outcome(read_fast, data)
+        state, found = outcome(functools.partial(read_fast, cache=cache), data)
     assert_scan_is_iterparse(data, state, found, "")
     assert (not counts) is scanned, counts
     if state == "error" and isinstance(found, UnsupportedWorkbook):
-        state, found = outcome(read_auto, data)
+        state, found = outcome(functools.partial(read_auto, cache=cache), data)
     assert state == ref_state, (found, ref)
     if state == "error":
         return None
@@ -1480,24 +1484,22 @@ def test_strings_not_scanned_fall_back_and_agree(small: bytes, how: str) -> None
 
 
 @pytest.mark.parametrize("how", sorted(STRINGS_SCANNED))
-def test_remembered_strings_agree(small: bytes, how: str,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_remembered_strings_agree(small: bytes, how: str) -> None:
     """Strings read again are taken from what was remembered of them (checked the first
     time) and still read as openpyxl reads them; so is a part where one of them is followed
     by a string not seen before, and one where something else follows the last string."""
-    monkeypatch.setattr(fast_reader, "_KNOWN_STRINGS", {})
-    monkeypatch.setattr(fast_reader, "_RICH", {})
+    cache = ReadCache()
     data = changed(small, *STRINGS_SCANNED[how], part=STRINGS)
-    first = assert_agree(data, scanned=True)
-    assert_agree(data, scanned=True)  # (a rich string is remembered once it was parsed)
-    remembered = {root: dict(known) for root, known in fast_reader._KNOWN_STRINGS.items()}
+    first = assert_agree(data, scanned=True, cache=cache)
+    assert_agree(data, scanned=True, cache=cache)  # (a rich string is remembered once parsed)
+    remembered = {root: dict(known) for root, known in cache.known_strings.items()}
     assert remembered and all(remembered.values())
-    assert snapshot(assert_agree(data, scanned=True)) == snapshot(first)  # type: ignore[arg-type]
-    assert remembered == fast_reader._KNOWN_STRINGS
+    assert snapshot(assert_agree(data, scanned=True, cache=cache)) == snapshot(first)  # type: ignore[arg-type]
+    assert remembered == cache.known_strings
     new_rich = b"<si><r><t>new</t></r><r><t> one</t></r></si></sst>"
-    assert_agree(changed(data, (b"</sst>", new_rich), part=STRINGS), scanned=True)
+    assert_agree(changed(data, (b"</sst>", new_rich), part=STRINGS), scanned=True, cache=cache)
     assert_agree(changed(data, (b"</sst>", b"<!-- after --></sst>"), part=STRINGS),
-                 scanned=False)
+                 scanned=False, cache=cache)
 
 
 def test_remembered_rows_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1505,35 +1507,34 @@ def test_remembered_rows_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) ->
     shared strings, styles and epoch; rows that cannot be read on their own (unnumbered,
     shared formulas, cells out of order) make the sheet scanned at once. All read as
     openpyxl reads them."""
-    monkeypatch.setattr(remembered_rows, "_ROWS", {})
-    monkeypatch.setattr(remembered_rows, "_PATTERNS", {})
-    monkeypatch.setattr(remembered_rows, "_SEEN", set())
+    cache = ReadCache()
+    agree = functools.partial(assert_agree, cache=cache)
     calls: Counter[str] = Counter()
-    original = fast_reader._Workbook.scan_tokens
+    original = scan.scan_tokens
 
-    def counted(self: Any, content: str, prefixes: frozenset[str],
+    def counted(book: Any, content: str, prefixes: frozenset[str],
                 holes: list[Any] | None = None) -> Any:
         calls["whole" if holes is None else "row"] += 1
-        return original(self, content, prefixes, holes)
+        return original(book, content, prefixes, holes)
 
-    monkeypatch.setattr(fast_reader._Workbook, "scan_tokens", counted)
-    first = assert_agree(small, scanned=True)
+    monkeypatch.setattr(scan, "scan_tokens", counted)
+    first = agree(small, scanned=True)
     assert calls["row"] > 0 and not calls["whole"]
-    assert not any(remembered_rows._ROWS.values())  # seen once: remembered by hash only
-    assert_agree(small, scanned=True)
-    assert any(remembered_rows._ROWS.values())
+    assert not any(cache.rows.values())  # seen once: remembered by hash only
+    agree(small, scanned=True)
+    assert any(cache.rows.values())
     calls.clear()
-    assert snapshot(assert_agree(small, scanned=True)) == snapshot(first)  # type: ignore[arg-type]
+    assert snapshot(agree(small, scanned=True)) == snapshot(first)  # type: ignore[arg-type]
     assert calls == {}, calls  # every row from memory
     strings = changed(small, ("合并".encode(), "已合并".encode()), part=STRINGS)
-    book = assert_agree(strings, scanned=True)
+    book = agree(strings, scanned=True)
     assert book is not None and cell_at(book, "数据", "B1").value == "已合并"  # type: ignore[union-attr]
     assert calls == {}, calls  # the same rows, this return's strings
     for variant in (rezip(set_workbook_pr(members_of(small), date1904="1")),
                     changed(small, (b'formatCode="yyyy-mm-dd"', b'formatCode="0.00"'),
                             part="xl/styles.xml")):
         calls.clear()
-        book = assert_agree(variant, scanned=True)
+        book = agree(variant, scanned=True)
         assert calls["row"] > 0, calls  # another epoch or styles: read again
     unnumbered = rewrite(small, "no_refs")
     shared = rewrite(small, "shared_formulas")
@@ -1541,7 +1542,7 @@ def test_remembered_rows_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) ->
     for variant in (unnumbered, shared, unordered):
         for _ in range(3):
             calls.clear()
-            assert_agree(variant, scanned=True)
+            agree(variant, scanned=True)
             assert calls["whole"] >= 1, calls  # (per sheet so read)
 
 
@@ -1569,21 +1570,20 @@ def test_rows_read_by_their_pattern_agree(monkeypatch: pytest.MonkeyPatch) -> No
     putting the numbers in (numbers, shared strings, formulas' results); a number in a date
     or a boolean cell gives its row no pattern; a number that does not fit (too long, a
     string index out of range) sends the row to the scan. All read as openpyxl reads them."""
-    monkeypatch.setattr(remembered_rows, "_ROWS", {})
-    monkeypatch.setattr(remembered_rows, "_PATTERNS", {})
-    monkeypatch.setattr(remembered_rows, "_SEEN", set())
+    cache = ReadCache()
+    agree = functools.partial(assert_agree, cache=cache)
     scanned: list[str] = []
-    original = fast_reader._Workbook.scan_tokens
+    original = scan.scan_tokens
 
-    def counted(self: Any, content: str, prefixes: frozenset[str],
+    def counted(book: Any, content: str, prefixes: frozenset[str],
                 holes: list[Any] | None = None) -> Any:
         scanned.append(content)
-        return original(self, content, prefixes, holes)
+        return original(book, content, prefixes, holes)
 
-    monkeypatch.setattr(fast_reader._Workbook, "scan_tokens", counted)
+    monkeypatch.setattr(scan, "scan_tokens", counted)
     for seed in range(1, 7):
         scanned.clear()
-        book = assert_agree(_numbers_book(seed), scanned=True)
+        book = agree(_numbers_book(seed), scanned=True)
         assert book is not None
         assert cell_at(book, "数", "B1").value == f"单位{seed}"  # type: ignore[union-attr]
         assert cell_at(book, "数", "C2").value == seed * 8 - 3  # type: ignore[union-attr]
@@ -1591,7 +1591,7 @@ def test_rows_read_by_their_pattern_agree(monkeypatch: pytest.MonkeyPatch) -> No
             # boolean's until its very text was seen twice (its value alternates)
             assert [c[:10] for c in scanned] == ['<row r="4"'] + (
                 ['<row r="5"'] if seed < 5 else []), scanned
-    patterns = next(iter(remembered_rows._PATTERNS.values()))
+    patterns = next(iter(cache.patterns.values()))
     assert sum(p is not None for p in patterns.values()) == 3
     assert sum(p is None for p in patterns.values()) == 2
     sheet = "xl/worksheets/sheet1.xml"
@@ -1601,27 +1601,26 @@ def test_rows_read_by_their_pattern_agree(monkeypatch: pytest.MonkeyPatch) -> No
             (b'<c r="B1" t="s"><v>1</v>', b'<c r="B1" t="s"><v>99</v>', False),
             (b'<c r="A2"><v>6</v>', b'<c r="A2"><v>0006</v>', True),
             (b'<c r="A3"><v>-6</v>', b'<c r="A3"><v>-0</v>', True)):
-        assert_agree(changed(base, (old, new), part=sheet), scanned=plain)
+        agree(changed(base, (old, new), part=sheet), scanned=plain)
 
 
 def test_remembered_sheets_agree(small: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worksheet handed over (by the pre-check) as the very bytes object of earlier returns
     is, the third time, its remembered cells with this return's shared strings; not under
     other styles, and never one with hyperlinks. All read as openpyxl reads them."""
-    monkeypatch.setattr(remembered_rows, "_SHEETS", {})
-    monkeypatch.setattr(remembered_rows, "_SHEETS_SEEN", {})
+    cache = ReadCache()
     scanned: Counter[int] = Counter()
-    original = fast_reader._Workbook.scan_worksheet
+    original = fast_reader.scan_worksheet
 
-    def counted(self: Any, raw: bytes) -> Any:
+    def counted(book: Any, raw: bytes) -> Any:
         scanned[len(raw)] += 1
-        return original(self, raw)
+        return original(book, raw)
 
-    monkeypatch.setattr(fast_reader._Workbook, "scan_worksheet", counted)
+    monkeypatch.setattr(fast_reader, "scan_worksheet", counted)
 
     def read(data: bytes) -> RawWorkbook:
-        pre = precheck_bytes(data, "x.xlsx")
-        book = read_fast(data, pre.inflated, names=pre.members)
+        pre = precheck_bytes(data, "x.xlsx", cache=cache)
+        book = read_fast(data, pre.unpacked, cache=cache)
         assert snapshot(book) == snapshot(read_openpyxl(data))
         return book
 
@@ -1666,24 +1665,23 @@ def test_frames_are_parsed_once_per_template(monkeypatch: pytest.MonkeyPatch) ->
     the same in every return of a template: parsed for the first, looked up for the next."""
     returns = [p.read_bytes() for p in sorted((SAMPLES / "returns").glob("*.xlsx"))[:4]]
     assert returns, "samples/returns is part of the repository and must not be empty"
-    fast_reader._FRAMES.clear()
+    cache = ReadCache()
     parsed: list[bytes] = []
-    original = fast_reader._parse_frame
+    original = parse.parse_frame
 
     def counted(doc: bytes) -> Any:
         parsed.append(doc)
         return original(doc)
 
-    monkeypatch.setattr(fast_reader, "_parse_frame", counted)
-    books = [snapshot(read_fast(data)) for data in returns]
+    monkeypatch.setattr(parse, "parse_frame", counted)
+    books = [snapshot(read_fast(data, cache=cache)) for data in returns]
     first = len(parsed)
     assert first and len(set(parsed)) == first
-    assert [snapshot(read_fast(data)) for data in returns] == books
+    assert [snapshot(read_fast(data, cache=cache)) for data in returns] == books
     assert len(parsed) == first  # nothing parsed again
-    fast_reader._FRAMES.clear()
-    monkeypatch.setattr(fast_reader, "_FRAME_BYTES", 1)  # too small to keep any
-    assert [snapshot(read_fast(data)) for data in returns] == books
-    assert not fast_reader._FRAMES and len(parsed) - first >= 2 * len(returns)  # every time
+    cache = ReadCache({"frames": 1})  # too small to keep any
+    assert [snapshot(read_fast(data, cache=cache)) for data in returns] == books
+    assert not cache.frames and len(parsed) - first >= 2 * len(returns)  # every time
 
 
 def test_check_inflates_each_member_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1692,9 +1690,9 @@ def test_check_inflates_each_member_once(monkeypatch: pytest.MonkeyPatch) -> Non
     data = next(iter(sorted((SAMPLES / "returns").glob("*.xlsx")))).read_bytes()
     pre = precheck_bytes(data, "return.xlsx")
     expected = snapshot(read_fast(data))
-    assert snapshot(read_fast(data, members=pre.inflated)) == expected
+    assert snapshot(read_fast(data, Unpacked(pre.inflated))) == expected
     partly = dict(list(pre.inflated.items())[::2])  # the others from the archive
-    assert snapshot(read_auto(data, members=partly)) == expected
+    assert snapshot(read_auto(data, Unpacked(partly))) == expected
     reads: list[str] = []
     original = zipfile.ZipFile.read
 
@@ -1710,7 +1708,7 @@ def test_check_inflates_each_member_once(monkeypatch: pytest.MonkeyPatch) -> Non
     assert reads  # alone, the reader inflates what it reads
     monkeypatch.setattr(fast_reader, "MAX_MEMBER_BYTES", 1000)  # the limit holds either way
     with pytest.raises(ValueError, match="上限"):
-        read_fast(data, members=pre.inflated)
+        read_fast(data, Unpacked(pre.inflated))
 
 
 # --- generated text, written by xlsxwriter and by hand ---------------------------------------
@@ -1798,8 +1796,8 @@ def test_references_as_the_parser_reads_them(text: str, style: str) -> None:
         element = ET.fromstring(f'<a b="{body.replace(chr(34), "&quot;")}">{body}</a>')
     except ET.ParseError:
         return  # (a character XML does not allow: the scan never gets it, see above)
-    assert fast_reader._text_value(body) == (element.text or "")
-    assert fast_reader._attribute_value(body.replace('"', "&quot;")) == element.get("b")
+    assert grammar.text_value(body) == (element.text or "")
+    assert grammar.attribute_value(body.replace('"', "&quot;")) == element.get("b")
 
 
 @pytest.mark.parametrize(("part", "old", "new"), [

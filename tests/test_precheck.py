@@ -335,8 +335,9 @@ def test_members_seen_before_are_not_inflated_again(monkeypatch):
     from memory with its verdict; one whose CRC differs is inflated and found corrupt, and a
     DTD is found in a member seen before as in a new one."""
     from nianbao.read import precheck
+    from nianbao.read.cache import ReadCache
 
-    monkeypatch.setattr(precheck, "_SCANNED", {})
+    cache = ReadCache()
     inflated: list[str] = []
     original = precheck._small_member
 
@@ -345,18 +346,18 @@ def test_members_seen_before_are_not_inflated_again(monkeypatch):
         return original(data, info, start)
 
     monkeypatch.setattr(precheck, "_small_member", counted)
-    first = precheck_bytes(GOOD, "good.xlsx")
+    first = precheck_bytes(GOOD, "good.xlsx", cache=cache)
     assert inflated
     inflated.clear()
-    again = precheck_bytes(GOOD, "good.xlsx")
+    again = precheck_bytes(GOOD, "good.xlsx", cache=cache)
     assert inflated == [] and again == first and again.inflated == first.inflated
-    broken = precheck_bytes(_corrupt_member_crc(GOOD, "xl/styles.xml"), "crc.xlsx")
+    broken = precheck_bytes(_corrupt_member_crc(GOOD, "xl/styles.xml"), "crc.xlsx", cache=cache)
     assert (broken.kind, codes(broken)) == ("corrupt", ["FILE_CORRUPT"])
     assert inflated == ["xl/styles.xml"]  # (the members before it: from memory)
     dtd = rezip(read_members(GOOD), replace={"xl/styles.xml": b'<?xml version="1.0"?>'
                                              b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>"})
     for _ in range(2):
-        found = precheck_bytes(dtd, "dtd.xlsx")
+        found = precheck_bytes(dtd, "dtd.xlsx", cache=cache)
         assert (found.kind, codes(found)) == ("dtd", ["FILE_DTD"])
 
 

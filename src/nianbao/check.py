@@ -9,27 +9,25 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nianbao.findings import Finding, blocking, make
 from nianbao.fsutil import storable
-from nianbao.read.fast_reader import read_auto, read_fast
+from nianbao.read.cache import ReadCache
+from nianbao.read.fast_reader import read_auto
 from nianbao.read.normalise import json_values
 from nianbao.read.openpyxl_reader import TooManyCells
 from nianbao.read.precheck import Limits, precheck_bytes
-from nianbao.read.rawbook import RawWorkbook
+from nianbao.read.reader import Reader
 from nianbao.read.submission import FormLookup, Submission, read_submission
 from nianbao.spec.load import SpecError, load_form, spec_path
 from nianbao.spec.model import Form
 from nianbao.validate.rules import check_rules
 
-Reader = Callable[[bytes], RawWorkbook]
-
 VALID, INVALID, UNUSABLE = "valid", "invalid", "unusable"
-_TAKE_MEMBERS: tuple[Callable[..., RawWorkbook], ...] = (read_auto, read_fast)
 _FORM_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -90,19 +88,20 @@ class CheckResult:
 
 def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
                 expected_form: str | None = None, reader: Reader = read_auto,
-                limits: Limits | None = None, sha256: str | None = None) -> CheckResult:
+                limits: Limits | None = None, sha256: str | None = None,
+                cache: ReadCache | None = None) -> CheckResult:
     """Check one file's bytes; `name` is how findings refer to it; `sha256`: the bytes'
-    hash when the caller has it already (collect has stored them by it)."""
+    hash when the caller has it already (collect has stored them by it); `cache`: what the
+    pre-check and the reader remember between files (default: the process's own)."""
     result = CheckResult(name, sha256 or hashlib.sha256(data).hexdigest(), len(data))
-    pre = precheck_bytes(data, name, limits or Limits())
+    pre = precheck_bytes(data, name, limits or Limits(), cache=cache)
     result.findings.extend(pre.findings)
     if not pre.ok:
         return result
     try:
-        # the fast readers take what the pre-check found: no member is inflated twice, and
-        # the package is not opened again unless a member the pre-check did not keep is read
-        book = (reader(data, members=pre.inflated, names=pre.members)  # type: ignore[call-arg]
-                if reader in _TAKE_MEMBERS else reader(data))
+        # the reader takes what the pre-check found: no member is inflated twice, and the
+        # package is not opened again unless a member the pre-check did not keep is read
+        book = reader(data, pre.unpacked, cache=cache)
     except MemoryError:
         result.findings.append(make("FILE_TIMEOUT", file=name, detail="内存超限"))
         return result

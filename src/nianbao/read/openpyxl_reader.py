@@ -13,7 +13,9 @@ from typing import Any
 import openpyxl
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
+from nianbao.read.cache import ReadCache
 from nianbao.read.rawbook import RawCell, RawWorkbook
+from nianbao.read.reader import Unpacked
 
 MAX_CELLS = 200_000  # a returned form holds a few hundred; more means a hostile or broken file
 
@@ -22,7 +24,10 @@ class TooManyCells(ValueError):
     """The workbook holds far more cells than any returned form could."""
 
 
-def read_openpyxl(data: bytes) -> RawWorkbook:
+def read_openpyxl(data: bytes, unpacked: Unpacked | None = None, *,
+                  cache: ReadCache | None = None) -> RawWorkbook:
+    """The workbook as openpyxl reads it. A `Reader`: `unpacked` and `cache` are not used
+    (openpyxl opens the package on its own, and nothing is remembered between files)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # openpyxl warns about unsupported extensions
         formulas = openpyxl.load_workbook(io.BytesIO(data), data_only=False, keep_links=False)

@@ -33,6 +33,8 @@ from pathlib import Path
 
 from nianbao import deflate
 from nianbao.findings import Finding, make
+from nianbao.read.cache import ReadCache, default_cache, new_content_id
+from nianbao.read.reader import Unpacked
 
 MB = 1024 * 1024
 
@@ -64,8 +66,16 @@ class Precheck:
     findings: list[Finding] = field(default_factory=list)  # fatal when not ok; else warnings
     members: dict[str, int] = field(default_factory=dict)  # zip member -> declared size
     #: The uncompressed bytes of the XML members the scan inflated whole (only when ok): a
-    #: reader given them (`read_auto(data, members=...)`) does not inflate them again.
+    #: reader given them (`read_auto(data, pre.unpacked)`) does not inflate them again.
     inflated: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    #: For members of `inflated`: an id of the content, the same for every member met with
+    #: the same compressed bytes, size and CRC (see `Unpacked.content_ids`).
+    content_ids: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def unpacked(self) -> Unpacked:
+        """What a reader takes of this verdict (`Reader`): the members at hand."""
+        return Unpacked(self.inflated, self.members.keys(), self.content_ids)
 
 
 # --- magic numbers -------------------------------------------------------------------------
@@ -127,11 +137,6 @@ _KEEP_BYTES = 8 * MB
 _NOT_KEPT = ("docprops/", "xl/theme/", "xl/drawings/", "xl/charts/", "xl/media/", "customxml/",
              "xl/printersettings/", "xl/externallinks/", "xl/comments", "xl/threadedcomments/",
              "xl/persons/", "xl/embeddings/", "xl/activex/", "xl/ctrlprops/")
-# Small XML members scanned, by (compressed bytes, method, size, CRC, whether macros are
-# looked for): (problem, macros, content). Bounded in bytes held.
-_SCANNED: dict[tuple[bytes, int, int, int, bool], tuple[str | None, bool, bytes]] = {}
-_SCANNED_BYTES = 0
-_SCANNED_MAX = 32 * MB
 _USUAL_DECLARATION = (  # what Excel, WPS, LibreOffice and xlsxwriter write
     b'<?xml version="1.0" encoding="UTF-8"', b"<?xml version='1.0' encoding='UTF-8'",
     b'<?xml version="1.0" encoding="utf-8"',
@@ -148,12 +153,14 @@ _DELIMITERS = (",", "\t", ";")
 # --- public API -----------------------------------------------------------------------------
 
 
-def precheck_bytes(data: bytes, name: str, limits: Limits = Limits()) -> Precheck:
-    """Classify `data` (the whole file) without parsing XML; `name` goes into every finding."""
+def precheck_bytes(data: bytes, name: str, limits: Limits = Limits(), *,
+                   cache: ReadCache | None = None) -> Precheck:
+    """Classify `data` (the whole file) without parsing XML; `name` goes into every finding.
+    `cache`: where small members met before are remembered (default: the process's own)."""
     try:
         if not isinstance(data, bytes):
             data = bytes(data)
-        return _precheck(data, name, limits)
+        return _precheck(data, name, limits, cache or default_cache())
     except Exception as exc:  # report, don't raise: a pre-check bug must not stop a batch
         return _reject(
             "corrupt",
@@ -200,7 +207,7 @@ def precheck_file(
 # --- the classification ---------------------------------------------------------------------
 
 
-def _precheck(data: bytes, name: str, limits: Limits) -> Precheck:
+def _precheck(data: bytes, name: str, limits: Limits, cache: ReadCache) -> Precheck:
     if not data:
         return _reject("empty", make("FILE_EMPTY", file=name))
     if len(data) > limits.max_file_bytes:
@@ -208,7 +215,7 @@ def _precheck(data: bytes, name: str, limits: Limits) -> Precheck:
     if data.startswith(_OLE_MAGIC):
         return _ole(data, name)
     if data[:4] in _ZIP_MAGICS:
-        return _zip(data, name, limits)
+        return _zip(data, name, limits, cache)
     return _not_zip(data, name)
 
 
@@ -312,7 +319,7 @@ class _MemberError(Exception):
     """A member's local header or data is damaged (reported as FILE_CORRUPT)."""
 
 
-def _zip(data: bytes, name: str, limits: Limits) -> Precheck:
+def _zip(data: bytes, name: str, limits: Limits, cache: ReadCache) -> Precheck:
     declared = _declared_entry_count(data)
     if declared is not None and declared > limits.max_members:
         return _bomb(name, f"压缩包声明含 {declared} 个部件，上限 {limits.max_members} 个", {})
@@ -334,7 +341,8 @@ def _zip(data: bytes, name: str, limits: Limits) -> Precheck:
     if verdict is not None:
         return verdict
     inflated: dict[str, bytes] = {}
-    verdict = _scan_members(data, infos, starts, name, members, inflated)
+    content_ids: dict[str, int] = {}
+    verdict = _scan_members(data, infos, starts, name, members, inflated, content_ids, cache)
     if verdict is not None:
         return verdict
     warnings: list[Finding] = []
@@ -343,7 +351,7 @@ def _zip(data: bytes, name: str, limits: Limits) -> Precheck:
         warnings.append(make("FILE_EXTERNAL_LINKS", file=name))
     if any(n.startswith(("xl/embeddings/", "xl/activex/")) for n in lowered):
         warnings.append(make("FILE_EMBEDDED_OBJECTS", file=name))
-    return Precheck(True, "xlsx", warnings, members, inflated)
+    return Precheck(True, "xlsx", warnings, members, inflated, content_ids)
 
 
 def _declared_entry_count(data: bytes) -> int | None:
@@ -551,11 +559,14 @@ def _scan_members(
     name: str,
     members: dict[str, int],
     inflated: dict[str, bytes],
+    content_ids: dict[str, int],
+    cache: ReadCache,
 ) -> Precheck | None:
     """Scan every XML member (by name or by its first bytes) for DTD/entity declarations.
 
     [Content_Types].xml goes first; it is also where a macro-enabled workbook shows. The
-    XML members inflated whole (small ones) go into `inflated`, up to _KEEP_BYTES in all.
+    XML members inflated whole (small ones) go into `inflated`, up to _KEEP_BYTES in all,
+    with the id of their content in `content_ids`.
     """
     ordered = sorted(infos, key=lambda info: info.filename != "[Content_Types].xml")
     budget = _KEEP_BYTES
@@ -568,8 +579,8 @@ def _scan_members(
         keep = (budget >= info.file_size and xml_named and not lowered.endswith(".vml")
                 and not lowered.startswith(_NOT_KEPT))
         try:
-            problem, macros, content = _scan_member(data, info, starts[info.filename],
-                                                    xml_named, content_types)
+            problem, macros, content, content_id = _scan_member(
+                data, info, starts[info.filename], xml_named, content_types, cache)
         except _MemberError as exc:
             return _corrupt(name, f"部件 {info.filename} 无法解压，数据已损坏", members, exc)
         if problem is not None:
@@ -582,36 +593,35 @@ def _scan_members(
             return _reject("xlsm", make("FILE_MACROS", file=name, member=info.filename), members)
         if keep and content is not None:
             inflated[info.filename] = content
+            content_ids[info.filename] = content_id
             budget -= len(content)
     return None
 
 
 def _scan_member(
-    data: bytes, info: zipfile.ZipInfo, start: int, xml_named: bool, find_macros: bool
-) -> tuple[str | None, bool, bytes | None]:
-    """Scan one member; a small XML member is inflated in one step (and returned, CRC
-    checked), others in chunks (None: never held whole).
+    data: bytes, info: zipfile.ZipInfo, start: int, xml_named: bool, find_macros: bool,
+    cache: ReadCache,
+) -> tuple[str | None, bool, bytes | None, int | None]:
+    """Scan one member: (problem, macros, content, content id). A small XML member is
+    inflated in one step (and returned, CRC checked, with an id), others in chunks (None:
+    never held whole).
 
     A small member whose compressed bytes, method, size and CRC are those of one scanned
     before (most parts of a template's returns: styles, relationships, unfilled sheets) has
-    the same content and verdict: both are taken from memory, not inflated again."""
-    global _SCANNED_BYTES
+    the same content and verdict: all are taken from `cache.scanned`, not inflated again."""
     if xml_named and info.file_size <= _CHUNK and info.compress_size <= _NEXT_INPUT:
         packed = data[start : start + info.compress_size]
         key = (packed, info.compress_type, info.file_size, info.CRC, find_macros)
-        found = _SCANNED.get(key)
+        found = cache.scanned.find(key)
         if found is None:
             content = _small_member(packed, info, 0)
-            found = (*_scan_chunks(content, iter(()), xml_named, find_macros), content)
-            _SCANNED_BYTES += len(packed) + len(content)
-            if _SCANNED_BYTES > _SCANNED_MAX:
-                _SCANNED.clear()
-                _SCANNED_BYTES = len(packed) + len(content)
-            _SCANNED[key] = found
+            found = (*_scan_chunks(content, iter(()), xml_named, find_macros), content,
+                     new_content_id())
+            cache.scanned.keep(key, found, len(packed) + len(content))
         return found
     chunks = _member_chunks(data, info, start)
     try:
-        return (*_scan_chunks(next(chunks, b""), chunks, xml_named, find_macros), None)
+        return (*_scan_chunks(next(chunks, b""), chunks, xml_named, find_macros), None, None)
     finally:
         chunks.close()
 

@@ -2,7 +2,7 @@
 
 Most rows of a return are the same text in every return of its template (labels, totals of
 zeros, rows left at 0), and the others differ only in the numbers they hold. The byte scan
-(fast_reader.py) splits the cell data at each "</row>" (no token the scan accepts can hold
+(scan.py) splits the cell data at each "</row>" (no token the scan accepts can hold
 one, so each piece is tokenised as in the whole) and reads each piece on its own; the result
 is the whole scan's where every row is numbered, no formula is shared and the cells are in
 order (else None: the caller scans the whole at once).
@@ -16,25 +16,20 @@ order (else None: the caller scans the whole at once).
   without tokenising it. A pattern is made only when putting the first piece's own
   numbers in gives exactly what the scan read from it.
 
-Pieces seen once are remembered only by their hash.
+Pieces seen once are remembered only by their hash. All of it is kept in the read's
+`ReadCache` (its memos "seen", "rows", "patterns", "sheets_seen" and "sheets").
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from nianbao.read.fast_reader import (
-    _INT_CELLS,
-    _STR_CELLS,
-    _TOKEN,
-    _coordinate,
-    _int_cell,
-    _NotPlain,
-    _style_flag,
-    _Workbook,
-)
-from nianbao.read.openpyxl_reader import MAX_CELLS
+from nianbao.read import scan
+from nianbao.read.book import Book
+from nianbao.read.cache import Memo
+from nianbao.read.cells import coordinate, style_flag
+from nianbao.read.grammar import TOKEN
+from nianbao.read.ooxml import NotPlain
 from nianbao.read.rawbook import RawCell
 
 Key = tuple[int, int]
@@ -48,45 +43,41 @@ NUMBER, STRING, RESULT = 0, 1, 2  # what a number of a pattern is: see _kind
 
 _NUMBERS = re.compile("<v>(-?[0-9]+)</v>")
 _HOLE = "<v>\x00</v>"  # where a number was: "\x00" is in no piece the scan accepts
-_ROWS: dict[tuple[Any, ...], dict[str, Row]] = {}
-_PATTERNS: dict[tuple[Any, ...], dict[str, Pattern | None]] = {}
-_SEEN: set[int] = set()
-_KEPT = 8192  # rows (and patterns) per context, each of at most _PIECE_CHARS
-_PIECE_CHARS = 4096
+_PIECE_CHARS = 4096  # longer rows are not remembered
 _ROWS_PER_SHEET = 4096  # sheets with more rows are scanned at once
-_SEEN_MAX = 50_000
-# Whole worksheets: (the part's bytes, context, cells, holes) by the id of the bytes object
-_SHEETS: dict[int, tuple[bytes, tuple[Any, ...], dict[Key, RawCell], Holes]] = {}
-_SHEETS_SEEN: dict[int, bytes] = {}
-_SHEETS_KEPT = 64
 
 
-def scan_rows(book: _Workbook, content: str, prefixes: frozenset[str]
+def scan_rows(book: Book, content: str, prefixes: frozenset[str]
               ) -> tuple[dict[Key, RawCell], list[tuple[Key, int]]] | None:
     """The cells of the cell data and where shared strings went in them (see the module's
     docstring), or None."""
     pieces = content.split("</row>")
     if pieces.pop() or len(pieces) > _ROWS_PER_SHEET:  # (content has no white space at
         return None                                   # its end)
-    context = (prefixes, book.n_styles, book.date_styles, book.timedelta_styles, book.epoch)
-    known: dict[str, Row] = _kept(_ROWS, context)
-    patterns: dict[str, Pattern | None] = _kept(_PATTERNS, context)
-    if len(_SEEN) >= _SEEN_MAX:
-        _SEEN.clear()
+    context = (prefixes, *book.context())
+    cache = book.cache
+    known: Memo = cache.rows.section(context)
+    patterns: Memo = cache.patterns.section(context)
     cells: dict[Key, RawCell] = {}
     sheet_holes: list[tuple[Key, int]] = []
-    strings, str_cells = book.strings, _STR_CELLS
+    strings, str_cells = book.strings, cache.str_cells
     last_key = (-(1 << 62), 0)
-    limit = MAX_CELLS - book.count
+    limit = book.max_cells - book.count
     for piece in pieces:
         row = known.get(piece)
-        if row is None:
+        if row is not None:
+            cache.rows.hits += 1
+        else:
+            cache.rows.misses += 1
             parts = _NUMBERS.split(piece)  # text, number, text, ..., text
             shape = _HOLE.join(parts[::2])
             pattern = patterns.get(shape)
             if pattern is not None:
-                row = _by_pattern(parts[1::2], pattern)
-            if row is None:
+                row = _by_pattern(parts[1::2], pattern, cache.int_cells)
+            if row is not None:
+                cache.patterns.hits += 1
+            else:
+                cache.patterns.misses += 1
                 row = _scanned(book, piece, shape, prefixes, known, patterns)
                 if row is None:
                     return None
@@ -101,7 +92,7 @@ def scan_rows(book: _Workbook, content: str, prefixes: frozenset[str]
             _fill(cells, holes, strings, str_cells)
             sheet_holes += holes
         if len(cells) > limit:
-            raise _NotPlain("too many cells")  # (iterparse raises TooManyCells)
+            raise NotPlain("too many cells")  # (iterparse raises TooManyCells)
     return cells, sheet_holes
 
 
@@ -116,39 +107,30 @@ def _fill(cells: dict[Key, RawCell], holes: Holes | list[tuple[Key, int]],
         cells[key] = cell
 
 
-def _kept(caches: dict[tuple[Any, ...], dict[str, Any]], context: tuple[Any, ...]
-          ) -> dict[str, Any]:
-    found = caches.get(context)
-    if found is None or len(found) >= _KEPT:
-        if len(caches) >= 16:
-            caches.clear()
-        found = caches[context] = {}
-    return found
-
-
-def _scanned(book: _Workbook, piece: str, shape: str, prefixes: frozenset[str],
-             known: dict[str, Row], patterns: dict[str, Pattern | None]) -> Row | None:
+def _scanned(book: Book, piece: str, shape: str, prefixes: frozenset[str],
+             known: Memo, patterns: Memo) -> Row | None:
     """A piece read by the scan, remembered (as itself, and its shape as a pattern) when
     seen before; None when it cannot be read on its own."""
     holes: list[tuple[Key, int]] = []
-    row_cells, ordered, free, keep = book.scan_tokens(piece + "</row>", prefixes, holes)
+    row_cells, ordered, free, keep = scan.scan_tokens(book, piece + "</row>", prefixes, holes)
     if not (free and ordered):
         return None
     row = (row_cells, tuple(holes), next(iter(row_cells), None),
            next(reversed(row_cells), None))
     if keep and len(piece) <= _PIECE_CHARS:
+        seen = book.cache.seen
         for text in (piece, shape) if shape != piece else (piece,):
             sighting = hash(text)
-            if sighting not in _SEEN:
-                _SEEN.add(sighting)
+            if sighting not in seen:
+                seen.keep(sighting, True)
             elif text is piece:
-                known[piece] = row
+                known.keep(piece, row)
             elif shape not in patterns:
-                patterns[shape] = _pattern(book, piece, shape, row)
+                patterns.keep(shape, _pattern(book, piece, row))
     return row
 
 
-def _by_pattern(found: list[str], pattern: Pattern) -> Row | None:
+def _by_pattern(found: list[str], pattern: Pattern, int_cells: Memo) -> Row | None:
     """A piece read by the pattern of its shape, given the numbers found in it (see the
     module's docstring): shared strings' indexes become holes. None where the numbers do
     not fit (the scan then reads the piece and says what is wrong)."""
@@ -161,7 +143,7 @@ def _by_pattern(found: list[str], pattern: Pattern) -> Row | None:
         for (key, kind, formula), text in zip(numbers, found, strict=True):
             value = int(text)
             if kind == NUMBER:
-                row_cells[key] = _INT_CELLS.get(value) or _int_cell(value, text)
+                row_cells[key] = int_cells.get(value) or scan.int_cell(int_cells, value, text)
             elif kind == STRING:
                 indexes.append((key, value))
             else:
@@ -171,14 +153,14 @@ def _by_pattern(found: list[str], pattern: Pattern) -> Row | None:
     return row_cells, (*holes, *indexes) if indexes else holes, first, last
 
 
-def _pattern(book: _Workbook, piece: str, shape: str, row: Row) -> Pattern | None:
+def _pattern(book: Book, piece: str, row: Row) -> Pattern | None:
     """The pattern of a piece the scan read as `row`, or None where a number of it is not
     one _by_pattern can put in as the scan reads it."""
     row_cells, holes, first, last = row
     numbers: list[tuple[Key, int, str | None]] = []
     spots = iter(_NUMBERS.finditer(piece))
     spot = next(spots, None)
-    for token in _TOKEN.finditer(piece + "</row>"):
+    for token in TOKEN.finditer(piece + "</row>"):
         if spot is None:
             break
         if spot.start() >= token.end():
@@ -188,8 +170,8 @@ def _pattern(book: _Workbook, piece: str, shape: str, row: Row) -> Pattern | Non
         r, style, t, attrs, _, v_text, children, tag, _ = token.groups()
         if attrs or tag or not r:  # (only cells written plainly, with their reference)
             return None
-        key = _coordinate(r)[2]
-        flag = _style_flag(style, book.n_styles, book.date_styles,
+        key = coordinate(r, book.cache.coords)[2]
+        flag = style_flag(style, book.n_styles, book.date_styles,
                            book.timedelta_styles) if style else 0
         kind = _kind(t or "n", flag, bool(v_text))
         found = row_cells.get(key)
@@ -206,11 +188,12 @@ def _pattern(book: _Workbook, piece: str, shape: str, row: Row) -> Pattern | Non
     taken = {key for key, _, _ in numbers}
     pattern = (dict(row_cells), tuple(numbers), tuple(h for h in holes if h[0] not in taken),
                first, last)
-    again = _by_pattern(_NUMBERS.findall(piece), pattern)  # its own numbers put back
+    again = _by_pattern(_NUMBERS.findall(piece), pattern, book.cache.int_cells)  # its own
+    # numbers put back
     if again is None:
         return None
     cells = dict(again[0])
-    _fill(cells, again[1], book.strings, _STR_CELLS)
+    _fill(cells, again[1], book.strings, book.cache.str_cells)
     if not _same_cells(cells, row_cells):
         return None
     return pattern
@@ -235,38 +218,36 @@ def _same_cells(a: dict[Key, RawCell], b: dict[Key, RawCell]) -> bool:
 
 # -- whole worksheets --------------------------------------------------------------------------
 #
-# The pre-check hands out one bytes object for every member with the compressed bytes, size and
-# CRC of one it met before (precheck._SCANNED): a worksheet left as the template has it comes to
-# the reader as the very object of the last return. Met a second time, the worksheet's cells
-# (merged ranges applied) are remembered by that object, with where its shared strings go; the
-# next return's worksheet is then these cells with its own strings. Worksheets with hyperlinks
-# (read through the package's relationships) are not remembered.
+# The pre-check gives a content id to each small member it inflates, the same id to every
+# member with the compressed bytes, size and CRC of one it met before (`Unpacked.content_ids`):
+# a worksheet left as the template has it comes to the reader with the id of the last return's.
+# Met a second time, the worksheet's cells (merged ranges applied) are remembered by that id,
+# with where its shared strings go; the next return's worksheet is then these cells with its
+# own strings. Worksheets with hyperlinks (read through the package's relationships) are not
+# remembered.
 
 
-def remembered_sheet(book: _Workbook, raw: bytes) -> dict[Key, RawCell] | None:
-    """The cells of a worksheet part met before as this very object, or None."""
-    found = _SHEETS.get(id(raw))
-    if found is None or found[0] is not raw or found[1] != _sheet_context(book):
+def remembered_sheet(book: Book, content_id: int | None) -> dict[Key, RawCell] | None:
+    """The cells of a worksheet part whose content was met before, or None."""
+    if content_id is None:
         return None
-    cells = dict(found[2])
-    _fill(cells, found[3], book.strings, _STR_CELLS)
+    found = book.cache.sheets.find(content_id)
+    if found is None or found[0] != book.context():
+        return None
+    cells = dict(found[1])
+    _fill(cells, found[2], book.strings, book.cache.str_cells)
     return cells
 
 
-def remember_sheet(book: _Workbook, raw: bytes, cells: dict[Key, RawCell],
+def remember_sheet(book: Book, content_id: int | None, cells: dict[Key, RawCell],
                    holes: list[tuple[Key, int]]) -> None:
-    """Remember a worksheet's cells (as worksheet() returns them) when its bytes object was
-    met before; else remember the object (so that its id stays its own)."""
-    if _SHEETS_SEEN.get(id(raw)) is not raw:
-        if len(_SHEETS_SEEN) >= 4 * _SHEETS_KEPT:
-            _SHEETS_SEEN.clear()
-        _SHEETS_SEEN[id(raw)] = raw
+    """Remember a worksheet's cells (as the reader returns them) when its content was met
+    before; else remember that it was met."""
+    if content_id is None:
         return
-    if len(_SHEETS) >= _SHEETS_KEPT:
-        _SHEETS.clear()
-    _SHEETS[id(raw)] = (raw, _sheet_context(book), dict(cells),
-                        tuple(hole for hole in holes if hole[0] in cells))
-
-
-def _sheet_context(book: _Workbook) -> tuple[Any, ...]:
-    return (book.n_styles, book.date_styles, book.timedelta_styles, book.epoch)
+    seen = book.cache.sheets_seen
+    if content_id not in seen:
+        seen.keep(content_id, True)
+        return
+    book.cache.sheets.keep(content_id, (book.context(), dict(cells),
+                                        tuple(hole for hole in holes if hole[0] in cells)))
