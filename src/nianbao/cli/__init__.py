@@ -7,6 +7,7 @@ import sys
 
 from nianbao.cli import (  # noqa: F401  (importing registers the commands)
     collect_commands,
+    demo_command,
     form_commands,
     publish_commands,
 )
