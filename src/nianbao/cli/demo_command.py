@@ -40,13 +40,9 @@ def _run(args: list[str]) -> int:
     """One nianbao command, shown as typed; its exit code."""
     shown = " ".join(f'"{a}"' if " " in a else a for a in args)
     console.print(f"\n[bold]$ nianbao {shown}[/bold]", markup=True)
-    try:
-        app(args=args, prog_name="nianbao", standalone_mode=False)
-    except typer.Exit as done:
-        return done.exit_code
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
+    # not standalone: the exit code comes back (usage errors would go up to `main`)
+    code = app(args=args, prog_name="nianbao", standalone_mode=False)
+    return code if isinstance(code, int) else 0
 
 
 @app.command()
