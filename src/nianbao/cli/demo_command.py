@@ -80,4 +80,5 @@ def demo(
                         (merged, "汇总表"), (report, "年度报告"),
                         (folder / "ledger.sqlite", "台账")):
         console.print(f"  {what}：{where}", markup=False)
-    console.print(f"接着可以试：nianbao status -w {ws}", markup=False)
+    shown = f'"{ws}"' if " " in ws else ws
+    console.print(f"接着可以试：nianbao status -w {shown}", markup=False)
