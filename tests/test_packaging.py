@@ -1,7 +1,8 @@
-"""nianbao as a clerk installs it: the wheel built from this checkout, installed (not
-editable) into a fresh virtual environment in a temporary folder, runs `template`, `fields`,
-`check`, `collect` and `demo` from a folder outside the checkout, and reads nothing from the
-checkout (an audit hook in the environment fails any open or listing under it).
+"""nianbao as a clerk installs it: the sdist built from this checkout, the wheel built from
+the sdist, installed (not editable) into a fresh virtual environment in a temporary folder,
+runs `template`, `fields`, `check`, `init`, `collect` and `demo` from a folder outside the
+checkout, and reads nothing from the checkout (an audit hook in the environment fails any
+open or listing under it).
 
 The dependencies' wheels are kept in pytest's cache folder: the first run downloads them
 (PyPI), later runs install with --no-index.
@@ -14,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -60,7 +62,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory,
             shutil.copytree(ROOT / name, source / name, ignore=ignore_local_state)
         else:
             shutil.copy2(ROOT / name, source / name)
-    built = pip("wheel", source, "--no-deps", "--no-build-isolation", "-q", "-w", base / "wheel")
+    # as a clerk's pip does from PyPI: the sdist first, then the wheel built from the sdist
+    # alone (so the sdist must carry everything the wheel needs)
+    subprocess.run([sys.executable, "-c", "from setuptools import build_meta as b; "
+                    "b.build_sdist('sdist')"], cwd=source, check=True, capture_output=True)
+    (sdist,) = (source / "sdist").glob("nianbao-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(base / "unpacked", **safe)  # type: ignore[arg-type]
+    built = pip("wheel", base / "unpacked" / sdist.name.removesuffix(".tar.gz"), "--no-deps",
+                "--no-build-isolation", "-q", "-w", base / "wheel")
     assert built.returncode == 0, built.stderr
     (wheel,) = (base / "wheel").glob("nianbao-*.whl")
     venv = base / "venv"
