@@ -138,3 +138,25 @@ def test_python_dash_m_nianbao_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "nianbao", "bogus"], capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2 and "没有“bogus”这个命令" in done.stderr
+
+
+def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
+    (tmp_path / "资料").mkdir()
+    (tmp_path / "资料" / "重要.xlsx").write_bytes(b"keep")
+    (tmp_path / "文件").write_bytes(b"keep")
+    for name, why in (("资料", "不是空的，也不是以前的演示工作区"),
+                      ("文件", "是一个文件，不是文件夹")):
+        result = run("demo", tmp_path / name)
+        assert result.exit_code == 2 and why in result.output
+    assert (tmp_path / "资料" / "重要.xlsx").read_bytes() == b"keep"
+    assert (tmp_path / "文件").read_bytes() == b"keep"
+
+
+def test_demo_runs_again_in_its_own_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "演示"
+    for _ in range(2):  # the second run replaces the first demo's workspace
+        result = run("demo", folder)
+        assert result.exit_code == 0, result.output
+        assert "演示完成。" in result.output
+    assert len(list((folder / "outbox").glob("*.xlsx"))) == 17
+    assert (folder / "年度报告-汇总-2022.docx").is_file()
