@@ -40,6 +40,12 @@ def run(*args: Any) -> Result:
      f"错误：--year：年度“23”不对：应为四位数的年份（2008–{date.today().year + 1}），如 2022"),
     (["init", "ws", "--year", "20222"], "年度“20222”不对"),
     (["collect", "x", "-j", "-1"], "“-1”不对：应为 0（全部 CPU 核）或正整数"),
+    (["init", "ws", "--office", "某区\x0b办公室"],
+     "错误：收集单位名称“某区<U+000B>办公室”含有不可见的控制字符（U+000B）"),
+    (["template", "-o", "t.xlsx", "--unit-name", "甲_x0041_局"],
+     "错误：单位名称“甲_x0041_局”含有会被 Excel 改写的“_xHHHH_”字样"),
+    (["template", "-o", "t.xlsx", "--unit-code", "330599\u202e"],
+     "错误：单位代码“330599<U+202E>”含有不可见的控制字符（U+202E）"),
 ])
 def test_usage_errors_are_said_in_chinese(tmp_path: Path, args: list[str], message: str,
                                           monkeypatch: pytest.MonkeyPatch) -> None:

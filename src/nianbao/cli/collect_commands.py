@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nianbao.cli.app import app, console, err_console, fail, print_json
-from nianbao.cli.usage import check_jobs, check_year, existing_inputs
+from nianbao.cli.usage import check_jobs, check_year, existing_inputs, signable
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.intake import CHINA, expand_paths
 from nianbao.collect.intake import collect as collect_files
@@ -78,6 +78,8 @@ def init(
         raise fail(f"截止日期“{deadline}”应写作 2023-01-20 的形式")
     if roster is not None:
         existing_inputs([roster])
+    signable(office, "收集单位名称")
+    signable(office_code, "收集单位代码", code=True)
     try:
         load_form(form)
         if roster is not None:

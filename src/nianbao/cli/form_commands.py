@@ -9,7 +9,7 @@ import typer
 
 from nianbao.check import VALID, CheckResult, check_file, exit_code
 from nianbao.cli.app import app, console, fail, findings_table, print_json
-from nianbao.cli.usage import check_year, existing_inputs
+from nianbao.cli.usage import check_year, existing_inputs, signable
 from nianbao.collect.intake import expand_paths
 from nianbao.findings import make
 from nianbao.fsutil import atomic_write
@@ -45,6 +45,8 @@ def template(
     spec: SpecOption = None,
 ) -> None:
     """生成填报模板。例：nianbao template -o 模板.xlsx --unit-name 某局 --year 2022"""
+    signable(unit_code, "单位代码", code=True)
+    signable(unit_name, "单位名称")
     f = get_form(form, spec)
     identity = {k: v for k, v in (("unit.code", unit_code), ("unit.name", unit_name),
                                   ("year", year)) if v not in (None, "")}

@@ -200,6 +200,16 @@ def check_jobs(value: int) -> int:
     return value
 
 
+def signable(value: str | None, what: str, code: bool = False) -> None:
+    """Text that is signed into issued templates (an office, a unit's code or name) must come
+    back from a workbook as it went in, or a genuine return would look forged."""
+    from nianbao.collect.roster import shown_text, unsafe_text
+
+    problem = unsafe_text(value or "", code=code)
+    if problem:
+        raise typer.BadParameter(f"{what}“{shown_text(value or '')}”含有{problem}")
+
+
 def existing_inputs(paths: Iterable[Path]) -> None:
     """Every input path given exists, or a usage error (exit 2) naming each one that does not,
     before any batch is opened."""

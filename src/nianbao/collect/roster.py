@@ -174,9 +174,9 @@ def _unit(number: int, row: list[str], columns: dict[str, int],
     for field, i in columns.items():
         raw = row[i] if i < len(row) else ""
         text = _code(raw) if field in ("code", "parent") else _clean(raw)
-        hidden = _unsafe(text, code=field in ("code", "parent"))
+        hidden = unsafe_text(text, code=field in ("code", "parent"))
         if hidden:
-            problems.append(f"第 {number} 行：{LABELS[field]}“{_shown(text)}”含有{hidden}")
+            problems.append(f"第 {number} 行：{LABELS[field]}“{shown_text(text)}”含有{hidden}")
             bad = True
         fields[field] = text
     code, unit_name = fields.get("code", ""), fields.get("name", "")
@@ -263,7 +263,7 @@ def _code(text: Any) -> str:
     return _SPACES.sub(" ", plain).strip()
 
 
-def _unsafe(text: str, code: bool) -> str:
+def unsafe_text(text: str, code: bool) -> str:
     """What makes `text` unusable in an issued template ('' when nothing): characters a
     workbook cannot hold or changes on the way back would make a genuine return look forged."""
     for ch in text:
@@ -277,7 +277,7 @@ def _unsafe(text: str, code: bool) -> str:
     return ""
 
 
-def _shown(text: str) -> str:
+def shown_text(text: str) -> str:
     """Text with its invisible characters written as U+XXXX, for a message."""
     return "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch)[0] == "C" else ch
                    for ch in text)
