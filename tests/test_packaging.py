@@ -51,7 +51,7 @@ def ignore_local_state(folder: str, names: list[str]) -> set[str]:
     return {n for n in names if n in skip or n.endswith((".pyc", "-journal", "-wal"))}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def installed(tmp_path_factory: pytest.TempPathFactory,
               request: pytest.FixtureRequest) -> dict[str, Path | dict[str, str]]:
     base = tmp_path_factory.mktemp("安装 测试")
@@ -107,7 +107,7 @@ def nianbao(installed: dict, *args: str | Path) -> subprocess.CompletedProcess[s
                           timeout=300, cwd=installed["work"], env=installed["env"])
 
 
-def test_the_wheel_holds_the_specs_and_samples(installed: dict) -> None:
+def check_the_wheel_holds_the_specs_and_samples(installed: dict) -> None:
     import zipfile
 
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
@@ -120,7 +120,7 @@ def test_the_wheel_holds_the_specs_and_samples(installed: dict) -> None:
     assert not any("ledger.sqlite" in n or "/store/" in n for n in names)
 
 
-def test_the_installed_package_reads_its_own_data(installed: dict) -> None:
+def check_the_installed_package_reads_its_own_data(installed: dict) -> None:
     done = subprocess.run(
         [str(installed["python"]), "-c",
          "import json, nianbao; from nianbao.resources import data_dir; "
@@ -132,7 +132,7 @@ def test_the_installed_package_reads_its_own_data(installed: dict) -> None:
     assert all(p.startswith(venv) for p in json.loads(done.stdout))
 
 
-def test_template_fields_check_and_collect_outside_the_checkout(installed: dict) -> None:
+def check_template_fields_check_and_collect_outside_the_checkout(installed: dict) -> None:
     work = installed["work"]
     done = nianbao(installed, "template", "-o", "模板 2022.xlsx", "--year", "2022")
     assert done.returncode == 0, done.stderr
@@ -150,7 +150,7 @@ def test_template_fields_check_and_collect_outside_the_checkout(installed: dict)
     assert json.loads(done.stdout)["files"] == 1
 
 
-def test_demo_outside_the_checkout(installed: dict) -> None:
+def check_demo_outside_the_checkout(installed: dict) -> None:
     done = nianbao(installed, "demo", "演示 目录")
     assert done.returncode == 0, done.stderr
     demo = installed["work"] / "演示 目录"
@@ -166,3 +166,12 @@ def test_demo_outside_the_checkout(installed: dict) -> None:
                           env=installed["env"])
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["totals"]["units"] == 17
+
+
+def test_the_installed_wheel_works_outside_the_checkout(installed: dict) -> None:
+    """One test for the one build and install it needs (xdist would otherwise run the
+    set-up once per worker)."""
+    check_the_wheel_holds_the_specs_and_samples(installed)
+    check_the_installed_package_reads_its_own_data(installed)
+    check_template_fields_check_and_collect_outside_the_checkout(installed)
+    check_demo_outside_the_checkout(installed)
