@@ -270,11 +270,19 @@ def unsafe_text(text: str, code: bool) -> str:
         category = unicodedata.category(ch)
         # a code also refuses format characters (a right-to-left mark could make one code
         # look like another); a name may hold them, it is never compared
-        if category in ("Cc", "Cs", "Cn") or (code and category == "Cf"):
+        if category in ("Cc", "Cs") or _noncharacter(ch) or (code and category == "Cf"):
             return f"不可见的控制字符（U+{ord(ch):04X}）"
     if _XML_ESCAPE.search(text):
         return "会被 Excel 改写的“_xHHHH_”字样"
     return ""
+
+
+def _noncharacter(ch: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane: never text, and not
+    allowed in a workbook's XML. (Not every unassigned code point: a rare character newer
+    than this Python's Unicode tables is still a character.)"""
+    point = ord(ch)
+    return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
 
 
 def shown_text(text: str) -> str:
