@@ -117,6 +117,10 @@ def check_the_wheel_holds_the_specs_and_samples(installed: dict) -> None:
     assert specs and specs <= names
     assert returns and returns <= names
     assert "nianbao/_data/samples/workspace/.nianbao/secret.key" in names
+    package = ROOT / "src" / "nianbao"  # every file of the package, static files included
+    files = {"nianbao/" + p.relative_to(package).as_posix() for p in package.rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    assert files <= names, files - names
     assert not any("ledger.sqlite" in n or "/store/" in n for n in names)
 
 
