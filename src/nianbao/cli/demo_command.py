@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from nianbao.cli.app import app, console, fail
 from nianbao.collect.workspace import open_workspace
@@ -39,7 +40,7 @@ def _prepare(folder: Path, samples: Path) -> None:
 def _run(args: list[str]) -> int:
     """One nianbao command, shown as typed; its exit code."""
     shown = " ".join(f'"{a}"' if " " in a else a for a in args)
-    console.print(f"\n[bold]$ nianbao {shown}[/bold]", markup=True)
+    console.print(f"\n[bold]$ nianbao {escape(shown)}[/bold]")
     # not standalone: the exit code comes back (usage errors would go up to `main`)
     code = app(args=args, prog_name="nianbao", standalone_mode=False)
     return code if isinstance(code, int) else 0
