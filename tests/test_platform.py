@@ -65,7 +65,9 @@ def test_sandbox_without_resource_stops_a_runaway_and_says_so_once() -> None:
     assert done.stderr.count(MEMORY_NOTICE) == 1
 
 
-def test_collect_without_resource_completes(tmp_path: Path) -> None:
+def test_collect_without_resource_completes_as_on_windows(tmp_path: Path) -> None:
+    """A collect with two workers started as Windows starts them (spawn: each child imports
+    the modules again, here without `resource` and `fcntl` too)."""
     samples = data_dir("samples")
     ws = tmp_path / "工作 区"
     shutil.copytree(samples / "workspace", ws)
@@ -74,16 +76,24 @@ def test_collect_without_resource_completes(tmp_path: Path) -> None:
     returns = sorted((samples / "returns").glob("*.xlsx"))[:3]
     for f in returns:
         shutil.copy(f, inbox / f.name)
-    done = run_without_posix("""
-        from nianbao.cli import main
-        sys.argv = ["nianbao", "collect", "-w", sys.argv[1], sys.argv[2], "--json"]
-        main()
-    """, str(ws), str(inbox))
+    script = tmp_path / "collect_as_on_windows.py"
+    script.write_text(BLOCK + textwrap.dedent("""
+        import multiprocessing
+        multiprocessing.get_all_start_methods = lambda: ["spawn"]
+        if __name__ == "__main__":
+            from nianbao.cli import main
+            sys.argv = ["nianbao", "collect", "-w", sys.argv[1], sys.argv[2], "--json",
+                        "-j", "2"]
+            main()
+    """), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(ws), str(inbox)],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1, 2), done.stderr
     assert done.stderr.count(MEMORY_NOTICE) == 1
     report = json.loads(done.stdout)
     assert report["files"] == len(report["items"]) == len(returns)
     assert sum(report["outcomes"].values()) == len(returns)
+    assert report["outcomes"].get("stored", 0) >= 2  # read in the children, not refused
 
 
 # --- file names valid on Windows and SMB shares --------------------------------------------
