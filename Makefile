@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-## demo: run the collector's whole job on samples/ (see scripts/demo.sh)
+## demo: run the collector's whole job on samples/ (`nianbao demo`, see scripts/demo.sh)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 

@@ -29,3 +29,8 @@ def test_province_benchmark_runs() -> None:
 def test_feedback_benchmark_runs() -> None:
     out = _run("benchmarks/feedback_bench.py", "--files", "40", "--rounds", "1")
     assert "(0 fell back)" in out and "ratio" in out
+
+
+def test_hostile_markup_benchmark_runs() -> None:
+    out = _run("benchmarks/hostile_bench.py", "--smoke")
+    assert "ratio median" in out and out.count("\n| ") == 5  # one row per case

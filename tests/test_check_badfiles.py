@@ -155,24 +155,32 @@ def run(*args: str):
     return CliRunner().invoke(app, ["check", *args])
 
 
+def on_disk(batch: list[Path]) -> list[Path]:
+    """The batch without its missing path: on the command line that is a usage error."""
+    return [p for p in batch if p.exists()]
+
+
 def test_cli_batch_exits_2_and_names_every_file(batch):
+    batch = on_disk(batch)
     result = run(*map(str, batch))
     assert result.exit_code == 2
     for path in batch:
         assert str(path) in result.output
-    assert "共 7 个文件：通过 2 个，有错误 1 个，无法使用 4 个。" in result.output
+    assert "共 6 个文件：通过 2 个，有错误 1 个，无法使用 3 个。" in result.output
     assert "Traceback" not in result.output
 
 
 def test_cli_json_gives_every_record(batch, good, form):
+    expected = [e for p, e in zip(batch, EXPECTED_BATCH, strict=True) if p.exists()]
+    batch = on_disk(batch)
     result = run("--json", *map(str, batch))
     assert result.exit_code == 2
     data = json.loads(result.stdout)
-    assert data["summary"] == {"files": 7, "valid": 2, "invalid": 1, "unusable": 4,
+    assert data["summary"] == {"files": 6, "valid": 2, "invalid": 1, "unusable": 3,
                                "exit_code": 2}
     records = data["files"]
     assert [r["file"] for r in records] == [str(p) for p in batch]
-    assert [(r["status"], [f["code"] for f in r["findings"]]) for r in records] == EXPECTED_BATCH
+    assert [(r["status"], [f["code"] for f in r["findings"]]) for r in records] == expected
     for r in records:
         assert set(r) == RECORD_KEYS
         assert set(r["form"]) == {"id", "version"}
@@ -197,7 +205,7 @@ def test_cli_json_gives_every_record(batch, good, form):
     assert csv["form"] == {"id": None, "version": None}
     assert (csv["identity"], csv["values"]) == ({}, {})
     # the CLI walks folders: an empty one is reported as such
-    assert records[5]["findings"][0]["values"]["detail"] == "文件夹中没有文件"
+    assert records[4]["findings"][0]["values"]["detail"] == "文件夹中没有文件"
 
 
 def test_cli_exit_0_for_valid_files_only(tmp_path, good, corpus):
@@ -219,7 +227,7 @@ def test_cli_exit_1_for_an_invalid_file(tmp_path, good, unbalanced):
 def test_cli_exit_2_without_files():
     result = run()
     assert result.exit_code == 2
-    assert "Missing argument" in result.output
+    assert "缺少参数" in result.output
 
 
 @pytest.mark.parametrize("which", ["missing", "directory"])
@@ -228,7 +236,11 @@ def test_cli_missing_path_and_directory(tmp_path, which):
     result = run(str(path))
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert ("文件不存在" if which == "missing" else "文件夹中没有文件") in result.output
+    if which == "missing":  # a mistyped path: a usage error, nothing is checked
+        assert f"找不到 {path}：请检查路径是否写错" in result.output.replace("\n", "")
+        assert run("--json", str(path)).stdout == ""
+        return
+    assert "文件夹中没有文件" in result.output
     data = json.loads(run("--json", str(path)).stdout)
     assert [f["code"] for f in data["files"][0]["findings"]] == ["FILE_MISSING"]
 

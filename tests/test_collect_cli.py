@@ -178,10 +178,11 @@ def test_collect_exit_codes(ws_dir: Path, tmp_path: Path) -> None:
     code, report = collect_json(ws_dir, tmp_path / "a", tmp_path / "b")  # all seen before
     assert (code, report["outcomes"], report["statuses"]) == (0, {"duplicate": 4}, {})
 
-    code, report = collect_json(ws_dir, tmp_path / "nope.xlsx")
-    assert (code, report["outcomes"]) == (2, {"rejected": 1})
+    # a mistyped path is a usage error before any batch is opened: nothing is recorded
+    result = run("collect", "-w", str(ws_dir), str(tmp_path / "nope.xlsx"), "--json")
+    assert result.exit_code == 2 and "找不到 " in result.output
     with Ledger(ws_dir / "ledger.sqlite") as ledger:
-        assert ledger.counts() == {"stored": 5, "rejected": 2, "duplicate": 4}
+        assert ledger.counts() == {"stored": 5, "rejected": 1, "duplicate": 4}
 
 
 def test_collect_json_schema(ws_dir: Path, tmp_path: Path) -> None:
@@ -190,26 +191,24 @@ def test_collect_json_schema(ws_dir: Path, tmp_path: Path) -> None:
                                   b=("330599-003", {"t3__new__natural_person": 11}, 2022),
                                   c=("330599-007", None, 2021))
     put(inbox / "sub", "a-副本.xlsx", valid.read_bytes())
-    code, report = collect_json(ws_dir, inbox, tmp_path / "missing.xlsx")
+    code, report = collect_json(ws_dir, inbox)
     assert code == 2
     assert set(report) == {"run", "files", "outcomes", "statuses", "items"}
-    assert (report["run"], report["files"]) == (1, 5)
-    assert report["outcomes"] == {"stored": 2, "rejected": 2, "duplicate": 1}
-    assert report["statuses"] == {"valid": 1, "invalid": 1, "rejected": 2}
+    assert (report["run"], report["files"]) == (1, 4)
+    assert report["outcomes"] == {"stored": 2, "rejected": 1, "duplicate": 1}
+    assert report["statuses"] == {"valid": 1, "invalid": 1, "rejected": 1}
     items = {Path(it["path"]).name: it for it in report["items"]}
-    assert set(items) == {"a.xlsx", "b.xlsx", "c.xlsx", "a-副本.xlsx", "missing.xlsx"}
+    assert set(items) == {"a.xlsx", "b.xlsx", "c.xlsx", "a-副本.xlsx"}
     assert set(items["a.xlsx"]) == ITEM_KEYS | {"receipt"}
     assert set(items["b.xlsx"]) == ITEM_KEYS | {"receipt", "feedback"}
     assert set(items["c.xlsx"]) == ITEM_KEYS | {"receipt"}
     assert set(items["a-副本.xlsx"]) == ITEM_KEYS | {"receipt", "finding"}
-    assert set(items["missing.xlsx"]) == ITEM_KEYS
     assert {n: (it["outcome"], it["status"], it["unit"], it["reason"], it["errors"],
                 it["submission"]) for n, it in items.items()} == {
         "a.xlsx": ("stored", "valid", "330599-002", None, 0, 1),
         "b.xlsx": ("stored", "invalid", "330599-003", None, 2, 2),
         "c.xlsx": ("rejected", "rejected", "330599-007", "YEAR_MISMATCH", 1, 3),
         "a-副本.xlsx": ("duplicate", None, "330599-002", "DUPLICATE_FILE", 0, 1),
-        "missing.xlsx": ("rejected", "rejected", None, "FILE_MISSING", 1, None),
     }
     assert Path(items["b.xlsx"]["feedback"]).is_file()
     with Ledger(ws_dir / "ledger.sqlite") as ledger:

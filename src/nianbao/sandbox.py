@@ -2,6 +2,8 @@
 
 One hostile file must not take down a collect of thousands: each child has an address-space
 limit (a runaway allocation fails inside the child) and each item a wall-clock deadline.
+Where the platform has no such limit (Windows: no `resource` module) the deadline, the kill
+and the callers' size checks still hold, and a one-time notice says what is missing.
 A child that overruns or dies is killed and replaced; its item yields `on_failure(item,
 failure)` and the batch goes on. Results come back in input order.
 """
@@ -12,8 +14,8 @@ import contextlib
 import itertools
 import multiprocessing as mp
 import os
-import resource
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -52,12 +54,7 @@ def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
            initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
     if limits.memory:
-        try:
-            # on top of what the child already maps (a forked parent's libraries)
-            allowed = _mapped_bytes() + limits.memory
-            resource.setrlimit(resource.RLIMIT_AS, (allowed, allowed))
-        except (ValueError, OSError):
-            pass  # a platform without the limit: the deadline still applies
+        _limit_memory(limits.memory)
     if initializer:
         initializer(*initargs)
     while True:
@@ -77,6 +74,44 @@ def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
                 results.append((index, False,
                                 Failure("error", f"{type(exc).__name__}: {exc}"[:300])))
         conn.send(results)
+
+
+def _limit_memory(memory: int) -> bool:
+    """Cap this process's address space at what it maps now plus `memory`; False where the
+    platform cannot (imported here, not at module level: Windows has no `resource`)."""
+    try:
+        import resource
+    except ImportError:
+        return False
+    try:
+        # on top of what the child already maps (a forked parent's libraries)
+        allowed = _mapped_bytes() + memory
+        resource.setrlimit(resource.RLIMIT_AS, (allowed, allowed))
+    except (ValueError, OSError, AttributeError):
+        return False
+    return True
+
+
+def memory_limit_available() -> bool:
+    """Whether children can be given an address-space limit on this platform."""
+    try:
+        import resource
+    except ImportError:
+        return False
+    return hasattr(resource, "RLIMIT_AS")
+
+
+_NOTICED: set[str] = set()
+MEMORY_NOTICE = ("提示：本系统不能限制读取进程的内存（缺少 resource 模块的地址空间限制）；"
+                 "仍然在读取前检查文件大小，每个文件限时读完，超时的读取进程会被终止。")
+
+
+def _notice_once(text: str) -> None:
+    """Say once per process which protection this platform lacks (stderr: never mixed into
+    --json output)."""
+    if text not in _NOTICED:
+        _NOTICED.add(text)
+        sys.stderr.write(text + "\n")
 
 
 def _mapped_bytes() -> int:
@@ -121,7 +156,7 @@ class _Worker:
 
     def kill(self) -> None:
         if self.proc.is_alive():
-            os.kill(self.proc.pid or 0, signal.SIGKILL)
+            self.proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows
         self.proc.join(5)
         self.conn.close()
 
@@ -149,6 +184,8 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
     Items travel in chunks (fewer round trips); a chunk whose child overruns or dies is
     split and its items run again one by one, so only the culprit fails."""
     limits = limits or Limits()
+    if limits.memory and not memory_limit_available():
+        _notice_once(MEMORY_NOTICE)
     jobs = max(1, jobs)
     if chunk is None:
         size = len(items) if isinstance(items, Sized) else 0

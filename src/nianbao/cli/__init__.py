@@ -8,10 +8,12 @@ import sys
 from nianbao.cli import (  # noqa: F401  (importing registers the commands)
     collect_commands,
     db_commands,
+    demo_command,
     form_commands,
     publish_commands,
 )
 from nianbao.cli.app import app, err_console
+from nianbao.cli.usage import INTERRUPTED
 from nianbao.collect.ledger_db import LedgerError
 
 REASONS = {
@@ -24,7 +26,7 @@ REASONS = {
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="nianbao")
     except OSError as exc:  # a folder that cannot be written, a disk that is full ...
         where = f" {exc.filename}" if exc.filename else ""
         why = REASONS.get(exc.errno or 0, exc.strerror or str(exc))
@@ -34,5 +36,5 @@ def main() -> None:
         err_console.print(f"[red]错误：[/red]{exc}。本次未完成的一批没有入账，修好后再运行即可继续。")
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("已中断。已入账的文件保留在台账中，再次运行同一命令即可继续。")
+        err_console.print(INTERRUPTED)
         sys.exit(130)

@@ -12,9 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nianbao.cli.usage import ChineseGroup, localise_help
 from nianbao.findings import Finding, Severity
 
+localise_help()
 app = typer.Typer(
+    cls=ChineseGroup,
     name="nianbao",
     help="政府信息公开工作年度报告：生成模板、分发、回收、校验、汇总。",
     no_args_is_help=True,

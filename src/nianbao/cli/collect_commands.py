@@ -13,13 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nianbao.cli.app import app, console, err_console, fail, print_json
+from nianbao.cli.usage import check_jobs, check_year, existing_inputs, signable
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.intake import CHINA, expand_paths
 from nianbao.collect.intake import collect as collect_files
 from nianbao.collect.ledger import Ledger, open_ledger
 from nianbao.collect.ledger_db import LedgerError
 from nianbao.collect.revalidate import revalidate as revalidate_all
-from nianbao.collect.roster import RosterError, Unit, load_roster, subtree
+from nianbao.collect.roster import RosterError, Unit, load_roster, parse_date, subtree
 from nianbao.collect.status import STATE_WORDS, TIME_WORDS, unit_status
 from nianbao.collect.workspace import Workspace, WorkspaceError, init_workspace, open_workspace
 from nianbao.findings import title
@@ -30,7 +31,8 @@ from nianbao.spec.load import DEFAULT_FORM, SpecError, load_form
 
 WorkspaceOption = Annotated[Path, typer.Option("--workspace", "-w",
                                                help="收集工作区文件夹（默认：当前文件夹）")]
-JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="并行进程数（默认：全部 CPU 核）")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="并行进程数（默认：全部 CPU 核）",
+                                         callback=check_jobs)]
 JsonOption = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
 SHOW_ALL = 100  # a collect of more files than this lists only those that need attention
 
@@ -62,7 +64,8 @@ def progress_bar(total: int, label: str, enabled: bool = True) -> Iterator[Calla
 @app.command()
 def init(
     folder: Annotated[Path, typer.Argument(help="新建的工作区文件夹")],
-    year: Annotated[int, typer.Option(help="报告年度（默认：去年）")] = date.today().year - 1,
+    year: Annotated[int, typer.Option(help="报告年度（默认：去年）", callback=check_year)
+                    ] = date.today().year - 1,
     office: Annotated[str, typer.Option(
         help="收集单位名称，如“某区人民政府办公室”")] = "政务公开办",
     office_code: Annotated[str, typer.Option(help="收集单位代码")] = "",
@@ -74,10 +77,13 @@ def init(
         envvar="NIANBAO_DB", show_envvar=False)] = "",
 ) -> None:
     """新建收集工作区：配置、示例名单、签名密钥、台账。例：nianbao init 2022年报 --year 2022"""
-    try:
-        due = date.fromisoformat(deadline) if deadline else None
-    except ValueError:
-        raise fail(f"截止日期“{deadline}”应写作 2023-01-20 的形式") from None
+    due = parse_date(deadline) if deadline else None
+    if deadline and due is None:
+        raise fail(f"截止日期“{deadline}”应写作 2023-01-20 的形式")
+    if roster is not None:
+        existing_inputs([roster])
+    signable(office, "收集单位名称")
+    signable(office_code, "收集单位代码", code=True)
     try:
         load_form(form)
         if roster is not None:
@@ -132,6 +138,7 @@ def collect(
     as_json: JsonOption = False,
 ) -> None:
     """回收文件入账：检查、核验签名与单位、存档、生成反馈表和回执。"""
+    existing_inputs(paths)
     ws, ledger, _ = open_all(workspace)
     at = _iso(received_at) if received_at else None
     files = list(expand_paths(paths))

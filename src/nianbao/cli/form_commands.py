@@ -9,6 +9,7 @@ import typer
 
 from nianbao.check import VALID, CheckResult, check_file, exit_code
 from nianbao.cli.app import app, console, fail, findings_table, print_json
+from nianbao.cli.usage import check_year, existing_inputs, signable
 from nianbao.collect.intake import expand_paths
 from nianbao.findings import make
 from nianbao.fsutil import atomic_write
@@ -36,13 +37,16 @@ def template(
     output: Annotated[Path, typer.Option("-o", "--output", help="输出的 .xlsx 文件")],
     unit_code: Annotated[str | None, typer.Option(help="预填并锁定的单位代码")] = None,
     unit_name: Annotated[str | None, typer.Option(help="预填并锁定的单位名称")] = None,
-    year: Annotated[int | None, typer.Option(help="预填并锁定的报告年度")] = None,
+    year: Annotated[int | None, typer.Option(help="预填并锁定的报告年度",
+                                             callback=check_year)] = None,
     password: Annotated[str | None, typer.Option(
         help="工作表保护密码（只防误改，不防有意破解）")] = None,
     form: FormOption = DEFAULT_FORM,
     spec: SpecOption = None,
 ) -> None:
     """生成填报模板。例：nianbao template -o 模板.xlsx --unit-name 某局 --year 2022"""
+    signable(unit_code, "单位代码", code=True)
+    signable(unit_name, "单位名称")
     f = get_form(form, spec)
     identity = {k: v for k, v in (("unit.code", unit_code), ("unit.name", unit_name),
                                   ("year", year)) if v not in (None, "")}
@@ -89,6 +93,7 @@ def check(
         "--form", help="只接受此模板编号（默认：按文件中的标识识别）")] = None,
 ) -> None:
     """检查填报返回的工作簿。退出码：0 全部通过，1 有错误，2 有文件无法使用。"""
+    existing_inputs(files)
     results = []
     for given in files:
         found = list(expand_paths([given]))

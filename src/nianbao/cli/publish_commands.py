@@ -15,6 +15,7 @@ from nianbao.check import check_file, os_reason
 from nianbao.cli.app import app, console, err_console, fail, findings_table, print_json
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.cli.upward import print_return, print_tree, write_return
+from nianbao.cli.usage import check_year, existing_inputs
 from nianbao.collect import store
 from nianbao.collect.intake import ENGINE, expand_paths, now_iso
 from nianbao.collect.ledger import Intake, Verdict
@@ -109,7 +110,7 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output",
                                                 help="输出文件（csv/json 默认输出到屏幕）")] = None,
     wide: Annotated[bool, typer.Option("--wide", help="宽表：每个单位一行")] = False,
-    year: Annotated[int | None, typer.Option(help="只导出此年度")] = None,
+    year: Annotated[int | None, typer.Option(help="只导出此年度", callback=check_year)] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """导出台账：长表（单位×字段）或宽表（每单位一行）；文本已防公式注入。"""
@@ -137,7 +138,8 @@ def report(
     under: Annotated[str | None, typer.Option(
         help="与 --merged 一起：只汇总此单位及其下级")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="直接用一个填报返回的 .xlsx")] = None,
-    year: Annotated[int | None, typer.Option(help="年度（默认：工作区的报告年度）")] = None,
+    year: Annotated[int | None, typer.Option(help="年度（默认：工作区的报告年度）",
+                                             callback=check_year)] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """按官方格式生成年度报告（六个部分、三张表）。
@@ -150,6 +152,7 @@ def report(
     if sum(bool(x) for x in (unit, merged, file)) != 1:
         raise fail("请指定 --unit、--merged 或 --file 之一")
     if file is not None:
+        existing_inputs([file])
         result = check_file(file)
         if result.form is None:
             raise fail(f"{file} 无法读取：" + "；".join(f.message for f in result.findings))
@@ -187,7 +190,8 @@ def import_(
         "--store", help="存入工作区台账，作为该单位该年度的记录")] = False,
     unit: Annotated[str | None, typer.Option(
         help="单位代码（标题中没有单位名称时，或与 --store 一起）")] = None,
-    year: Annotated[int | None, typer.Option(help="年度（默认：从标题识别）")] = None,
+    year: Annotated[int | None, typer.Option(help="年度（默认：从标题识别）",
+                                             callback=check_year)] = None,
     form_id: Annotated[str, typer.Option("--form", help="模板编号")] = DEFAULT_FORM,
     workspace: Annotated[Path | None, typer.Option(
         "--workspace", "-w",
@@ -197,6 +201,7 @@ def import_(
 
     退出码：0 全部读出且没有错误，1 有错误，2 有文件无法读取。
     """
+    existing_inputs(files)
     try:
         form = load_form(form_id)
     except SpecError as exc:

@@ -9,17 +9,20 @@ from pathlib import Path
 
 _BAD = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
 MAX_BYTES = 200  # below the usual 255-byte limit of a name, leaving room for " (2)"
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-             *(f"LPT{i}" for i in range(1, 10))}
+# Windows' device names, reserved with any extension and before trailing spaces ("NUL .txt"),
+# including the superscript digits Windows also treats as devices
+_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+             *(f"{port}{n}" for port in ("COM", "LPT") for n in "123456789\u00b9\u00b2\u00b3")}
 
 
 def safe_name(text: str, max_len: int = 80) -> str:
-    """A single path component: no separators, control characters, leading dots or
+    """A single path component valid on Linux, Windows and SMB shares: no separators,
+    control or Windows-forbidden characters, leading dots, trailing dots or spaces, or
     Windows-reserved names; trimmed to `max_len` characters, keeping the extension."""
     text = unicodedata.normalize("NFC", str(text))
     text = _BAD.sub("_", text).strip().strip(".")
     text = re.sub(r"\s+", " ", text)
-    if not text or text.upper().split(".")[0] in _RESERVED:
+    if not text or text.split(".")[0].rstrip(" ").upper() in _RESERVED:
         text = "_" + text
     stem, dot, suffix = text.rpartition(".")
     if not dot or not stem or len(suffix) > 8:

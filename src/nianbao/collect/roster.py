@@ -1,13 +1,17 @@
-"""The roster: the reporting units a collection expects, from CSV or XLSX.
+"""The roster: the reporting units a collection expects, from CSV, text or XLSX.
 
-Headers may be Chinese or English; CSV may be UTF-8 (with or without BOM) or GB18030, as
-Excel saves it on a Chinese Windows. Every problem is reported with its row, all at once.
+As offices save it: CSV in UTF-8 (with or without BOM) or GB18030, Excel's 「Unicode 文本」
+(UTF-16, tab-separated .txt), or .xlsx; a title or blank rows above the header; dates as
+2023/1/20 or date cells. Codes are compared as they look (full-width, non-breaking and
+zero-width spaces normalised); control characters are refused in every field. Every problem
+is reported with its row, all at once.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,15 +55,24 @@ def load_roster(path: Path) -> list[Unit]:
         data = path.read_bytes()
     except OSError as exc:
         raise RosterError(name, [f"无法读取：{exc.strerror or exc}"]) from None
-    rows = _xlsx_rows(data, name) if data[:2] == b"PK" else _csv_rows(data, name)
+    if data.startswith(_OLE):
+        raise RosterError(name, ["这是旧版 Excel（.xls）或 WPS（.et）格式：请在 Excel 或 WPS 中"
+                                 "另存为 .xlsx 或 CSV 后再用"])
+    rows = _xlsx_rows(data, name) if data[:2] == b"PK" else _text_rows(data, name)
     return validate_rows(rows, name)
 
 
-def _csv_rows(data: bytes, name: str) -> list[list[str]]:
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the container of .xls and .et files
+
+
+def _text_rows(data: bytes, name: str) -> list[list[str]]:
+    """CSV, or Excel's 「Unicode 文本」 / 「文本文件（制表符分隔）」: tab-separated .txt."""
     text = decode_chinese(data)
     if text is None:
-        raise RosterError(name, ["无法识别文件编码（应为 UTF-8 或 GBK）"])
-    return [row for row in csv.reader(io.StringIO(text))]
+        raise RosterError(name, ["无法识别文件编码（应为 UTF-8、GBK 或 Excel 的“Unicode 文本”）"])
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
 
 
 def _xlsx_rows(data: bytes, name: str) -> list[list[str]]:
@@ -82,19 +95,19 @@ def _xlsx_rows(data: bytes, name: str) -> list[list[str]]:
 
 
 def _cell_text(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.date().isoformat()
+    if isinstance(value, datetime | date):  # an Excel date cell
+        return value.strftime("%Y-%m-%d")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
 
 
-def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
-    # keep each row's number in the file: blank lines are skipped, not renumbered
-    numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(str(c).strip() for c in r)]
-    if not numbered:
-        raise RosterError(name, ["名单为空"])
-    header = [_key(h) for h in numbered[0][1]]
+HEADER_SEARCH = 20  # non-blank rows above the header: a title, a date, a note ...
+
+
+def _columns(row: list[str]) -> dict[str, int]:
+    """Which column holds which field, by the header's names."""
+    header = [_key(h) for h in row]
     columns: dict[str, int] = {}
     for field, aliases in COLUMNS.items():
         keys = {_key(a) for a in aliases}
@@ -102,40 +115,44 @@ def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
             if h in keys:
                 columns[field] = i
                 break
+    return columns
+
+
+def _header(numbered: list[tuple[int, list[str]]], name: str) -> tuple[int, dict[str, int]]:
+    """Index of the header row (the first with both code and name columns) and its columns;
+    a roster without one is refused naming what the header must hold."""
+    for index, (_, row) in enumerate(numbered[:HEADER_SEARCH]):
+        columns = _columns(row)
+        if "code" in columns and "name" in columns:
+            return index, columns
+    columns = _columns(numbered[0][1])
     problems = [f"缺少“{COLUMNS[f][0]}”列（表头应含：单位代码、单位名称）"
                 for f in ("code", "name") if f not in columns]
-    if problems:
-        raise RosterError(name, problems)
+    if len(numbered) > 1:
+        problems.append(f"前 {min(len(numbered), HEADER_SEARCH)} 行中没有一行同时含"
+                        "“单位代码”和“单位名称”：表头行应写明这两列")
+    raise RosterError(name, problems)
+
+
+def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
+    # keep each row's number in the file: blank lines are skipped, not renumbered
+    numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(str(c).strip() for c in r)]
+    if not numbered:
+        raise RosterError(name, ["名单为空"])
+    start, columns = _header(numbered, name)
+    problems: list[str] = []
     units: list[Unit] = []
     seen: dict[str, int] = {}
-    for number, row in numbered[1:]:
-        def get(field: str, row: list[str] = row) -> str:
-            i = columns.get(field)
-            return _clean(row[i]) if i is not None and i < len(row) else ""
-
-        code, unit_name = unicodedata.normalize("NFKC", get("code")), get("name")
-        if not code:
-            problems.append(f"第 {number} 行：单位代码为空")
+    for number, row in numbered[start + 1:]:
+        unit = _unit(number, row, columns, problems)
+        if unit is None:
             continue
-        if any(ch in code for ch in "/\\\x00") or code in (".", ".."):
-            problems.append(f"第 {number} 行：单位代码“{code}”含有不允许的字符（/ \\）")
+        if unit.code in seen:
+            problems.append(f"第 {number} 行：单位代码“{unit.code}”重复（第 {seen[unit.code]} 行"
+                            "已有）")
             continue
-        if not unit_name:
-            problems.append(f"第 {number} 行：单位名称为空（单位代码 {code}）")
-        elif any(ord(ch) < 32 for ch in unit_name):
-            problems.append(f"第 {number} 行：单位名称含有不可见的控制字符（单位代码 {code}）")
-        if code in seen:
-            problems.append(f"第 {number} 行：单位代码“{code}”重复（第 {seen[code]} 行已有）")
-            continue
-        seen[code] = number
-        deadline = None
-        text = get("deadline")
-        if text:
-            try:
-                deadline = date.fromisoformat(text.replace("/", "-"))
-            except ValueError:
-                problems.append(f"第 {number} 行：截止日期“{text}”应写作 2023-01-20 的形式")
-        units.append(Unit(code, unit_name, get("parent"), get("contact"), deadline, number))
+        seen[unit.code] = number
+        units.append(unit)
     codes = {u.code for u in units}
     for u in units:
         if u.parent and u.parent not in codes:
@@ -144,6 +161,60 @@ def validate_rows(rows: list[list[str]], name: str) -> list[Unit]:
     if problems:
         raise RosterError(name, problems)
     return units
+
+
+LABELS = {"code": "单位代码", "name": "单位名称", "parent": "上级单位代码", "contact": "联系人",
+          "deadline": "截止日期"}
+
+
+def _unit(number: int, row: list[str], columns: dict[str, int],
+          problems: list[str]) -> Unit | None:
+    """One row as a unit, or None with its problems appended (each naming the row)."""
+    fields: dict[str, str] = {}
+    bad = False
+    for field, i in columns.items():
+        raw = row[i] if i < len(row) else ""
+        text = _code(raw) if field in ("code", "parent") else _clean(raw)
+        hidden = unsafe_text(text, code=field in ("code", "parent"))
+        if hidden:
+            problems.append(f"第 {number} 行：{LABELS[field]}“{shown_text(text)}”含有{hidden}")
+            bad = True
+        fields[field] = text
+    code, unit_name = fields.get("code", ""), fields.get("name", "")
+    if bad:
+        return None
+    if not code:
+        problems.append(f"第 {number} 行：单位代码为空")
+        return None
+    if any(ch in code for ch in "/\\") or code in (".", ".."):
+        problems.append(f"第 {number} 行：单位代码“{code}”含有不允许的字符（/ \\）")
+        return None
+    if not unit_name:
+        problems.append(f"第 {number} 行：单位名称为空（单位代码 {code}）")
+    deadline = None
+    text = fields.get("deadline", "")
+    if text:
+        deadline = parse_date(text)
+        if deadline is None:
+            problems.append(f"第 {number} 行：截止日期“{text}”应写作 2023-01-20 的形式")
+    return Unit(code, unit_name, fields.get("parent", ""), fields.get("contact", ""), deadline,
+                number)
+
+
+_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+                   r"(?:[ T]0{1,2}:0{2}(?::0{2})?)?$")
+
+
+def parse_date(text: str) -> date | None:
+    """2023-01-20, 2023/1/20, 2023.1.20 or 2023年1月20日 (as Excel and WPS show dates); None
+    when it is no real date."""
+    m = _DATE.match(unicodedata.normalize("NFKC", text).strip())
+    if not m:
+        return None
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
 
 
 def _cycles(units: list[Unit]) -> list[str]:
@@ -167,12 +238,58 @@ def _cycles(units: list[Unit]) -> list[str]:
 
 
 def _key(text: Any) -> str:
-    return unicodedata.normalize("NFKC", str(text)).strip().lower().replace(" ", "")
+    return _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", str(text))).strip().lower(
+        ).replace(" ", "")
+
+
+# zero-width spaces and joiners, the word joiner and a stray BOM: invisible, so removed
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+_SPACES = re.compile(r"[^\S\n\r\t\v\f\x1c-\x1f\x85]+")  # spaces, not control characters
+# `_x0041_` is how a workbook escapes a character: Excel shows it as "A", so what the unit
+# sees (and returns) would differ from what was signed
+_XML_ESCAPE = re.compile(r"_x[0-9a-fA-F]{4}_")
 
 
 def _clean(text: Any) -> str:
-    """Trimmed text; names keep their official full-width punctuation."""
+    """Trimmed text; names keep their official full-width punctuation (and are never
+    compared: only codes identify a unit)."""
     return str(text).strip()
+
+
+def _code(text: Any) -> str:
+    """A code as compared: full-width letters and digits and non-breaking spaces made plain
+    (NFKC), zero-width characters removed, runs of spaces made one, trimmed; two codes that
+    look alike are equal."""
+    plain = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", str(text)))
+    return _SPACES.sub(" ", plain).strip()
+
+
+def unsafe_text(text: str, code: bool) -> str:
+    """What makes `text` unusable in an issued template ('' when nothing): characters a
+    workbook cannot hold or changes on the way back would make a genuine return look forged."""
+    for ch in text:
+        category = unicodedata.category(ch)
+        # a code also refuses format characters (a right-to-left mark could make one code
+        # look like another); a name may hold them, it is never compared
+        if category in ("Cc", "Cs") or _noncharacter(ch) or (code and category == "Cf"):
+            return f"不可见的控制字符（U+{ord(ch):04X}）"
+    if _XML_ESCAPE.search(text):
+        return "会被 Excel 改写的“_xHHHH_”字样"
+    return ""
+
+
+def _noncharacter(ch: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane: never text, and not
+    allowed in a workbook's XML. (Not every unassigned code point: a rare character newer
+    than this Python's Unicode tables is still a character.)"""
+    point = ord(ch)
+    return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
+
+
+def shown_text(text: str) -> str:
+    """Text with its invisible characters written as U+XXXX, for a message."""
+    return "".join(f"<U+{ord(ch):04X}>" if unicodedata.category(ch)[0] == "C" else ch
+                   for ch in text)
 
 
 def subtree(units: list[Unit], root: str) -> list[Unit]:

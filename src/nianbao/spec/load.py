@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nianbao.errors import InputError
+from nianbao.resources import data_dir
 from nianbao.spec.expr import ExprError, parse
 from nianbao.spec.model import (
     COUNT,
@@ -54,18 +55,12 @@ class SpecError(InputError):
 
 
 def templates_dir() -> Path:
-    """Where form specs live: $NIANBAO_TEMPLATES, else the repository's templates/ folder."""
+    """Where form specs live: $NIANBAO_TEMPLATES, else the ones shipped with nianbao (resolved
+    once: collect asks for every file it checks)."""
     env = os.environ.get("NIANBAO_TEMPLATES")
     if env:
         return Path(env)
-    return _repository_templates()
-
-
-@cache
-def _repository_templates() -> Path:
-    # resolved once: collect asks for every file it checks, and resolving costs a system
-    # call for each folder of the path
-    return Path(__file__).resolve().parents[3] / "templates"
+    return data_dir("templates")
 
 
 def spec_path(form_id: str = DEFAULT_FORM) -> Path:
