@@ -9,6 +9,7 @@ from nianbao.cli import (  # noqa: F401  (importing registers the commands)
     collect_commands,
     form_commands,
     publish_commands,
+    web_commands,
 )
 from nianbao.cli.app import app, err_console
 

@@ -1,0 +1,178 @@
+"""The portal's state over one workspace: roster, links, ledger connections, and the intake.
+
+Every upload goes through `collect` (the same intake as the command line: sandboxed child,
+signature and identity checks, ledger, store, receipt, feedback). Each request thread uses
+its own Ledger connection; SQLite serialises the writers as it does for two collects.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from nianbao.collect.distribute import Personaliser, template_name
+from nianbao.collect.intake import CHINA, CollectReport, collect, now_iso
+from nianbao.collect.ledger import Ledger, Row
+from nianbao.collect.naming import inside
+from nianbao.collect.roster import Unit, load_roster
+from nianbao.collect.status import UnitStatus, _one
+from nianbao.collect.workspace import Workspace, open_workspace
+from nianbao.spec.layout import layout_for
+from nianbao.spec.load import load_form
+from nianbao.web.tokens import (
+    LinkState,
+    Throttle,
+    TokenIndex,
+    link_maker,
+    office_secret,
+    unit_links,
+)
+
+UPLOADS = "uploads"   # the workspace folder where uploads wait for the intake
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_upload: int = 10 * MB
+    base_url: str = "http://127.0.0.1:8000"
+    intake_slots: int = 2          # uploads judged at once (each in its own child process)
+
+
+class Portal:
+    """What every request needs; built once when the server starts."""
+
+    def __init__(self, root: Path, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.ws: Workspace = open_workspace(root)
+        self.roster: list[Unit] = load_roster(self.ws.roster_path)
+        self.units = {u.code: u for u in self.roster}
+        self.form = load_form(self.ws.config.form)
+        self.key = self.ws.key
+        self.office_secret = office_secret(self.key)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, self.settings.intake_slots))
+        self._personaliser: Personaliser | None = None
+        self.throttle = Throttle()
+        with Ledger(self.ws.ledger_path) as ledger:
+            ledger.sync_units(self.roster)
+        self.links = LinkState.load(self.ws)
+        self.index = TokenIndex(unit_links(self.key, list(self.units), self.links))
+        # a server killed mid-upload leaves files that were never judged: the sender got no
+        # answer and sends again, so they are dropped (the ledger has what was committed)
+        shutil.rmtree(self.uploads_dir, ignore_errors=True)
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.ws.root / ".nianbao" / UPLOADS
+
+    # -- ledger -------------------------------------------------------------------------
+    def ledger(self) -> Ledger:
+        """This thread's ledger connection (SQLite connections stay in their thread)."""
+        ledger = getattr(self._local, "ledger", None)
+        if ledger is None:
+            ledger = self._local.ledger = Ledger(self.ws.ledger_path)
+        return ledger
+
+    # -- links --------------------------------------------------------------------------
+    def unit_of(self, token: str) -> Unit | None:
+        code = self.index.unit(token)
+        return self.units.get(code) if code else None
+
+    def link(self, code: str) -> str | None:
+        return link_maker(self.key, self.links, self.settings.base_url)(code)
+
+    def change_link(self, code: str, action: str) -> None:
+        """revoke / reissue a unit's link, close / open its upload window."""
+        with self._lock:
+            self.links = LinkState.load(self.ws)
+            if action == "revoke":
+                self.links.revoke(code)
+            elif action == "reissue":
+                self.links.reissue(code)
+            elif action in ("close", "open"):
+                self.links.set_closed(code, action == "close")
+            else:
+                raise ValueError(action)
+            self.links.save()
+            self.index = TokenIndex(unit_links(self.key, list(self.units), self.links))
+
+    # -- units --------------------------------------------------------------------------
+    def deadline(self, unit: Unit) -> date | None:
+        return unit.deadline or self.ws.config.deadline
+
+    def is_late(self, unit: Unit, when: datetime | None = None) -> bool:
+        due = self.deadline(unit)
+        return bool(due and (when or datetime.now(CHINA)).astimezone(CHINA).date() > due)
+
+    def template_for(self, unit: Unit) -> tuple[str, bytes]:
+        """The unit's pre-filled, signed template (as `distribute` issues it)."""
+        with self._lock:
+            if self._personaliser is None:
+                self._personaliser = Personaliser(layout_for(self.form), self.ws.config.year,
+                                                  self.key, self.ws.config.office)
+            data = self._personaliser.copy_for(unit)
+        return template_name(unit, self.ws.config.year), data
+
+    def unit_rows(self, code: str) -> list[Row]:
+        """The unit's submissions this year (and its refused files), oldest first."""
+        year = self.ws.config.year
+        return [r for r in self.ledger().rows(unit_code=code) if r.kind == "workbook"
+                and (r.verdict.year == year or r.verdict.status == "rejected")]
+
+    def unit_state(self, unit: Unit, rows: list[Row]) -> UnitStatus:
+        return _one(unit.code, unit.name, unit.parent, unit.contact, self.deadline(unit), rows,
+                    datetime.now(CHINA))
+
+    def outputs_of(self, row: Row) -> dict[str, Path]:
+        """The receipt and feedback workbook `collect` wrote for a submission."""
+        short = row.sha256[:8]
+        unit = self.units.get(row.verdict.unit_code or "")
+        folders = [self.ws.feedback_dir / "未受理"]
+        if unit is not None:
+            folders.insert(0, inside(self.ws.feedback_dir, f"{unit.code}-{unit.name[:40]}"))
+        out: dict[str, Path] = {}
+        for folder in folders:
+            for kind, pattern in (("receipt", f"*-回执-{short}.txt"),
+                                  ("feedback", f"*-反馈-{short}.xlsx")):
+                for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+                    if kind not in out and _mentions(path, row.sha256, kind):
+                        out[kind] = path
+        return out
+
+    # -- the intake -----------------------------------------------------------------------
+    def intake(self, paths: list[Path], expected_unit: str | None) -> CollectReport:
+        """Judge and store files through `collect` (one child process per upload)."""
+        with self._slots:
+            return collect(self.ws, self.ledger(), paths, jobs=1, received_at=now_iso(),
+                           expected_unit=expected_unit)
+
+
+def _mentions(path: Path, sha256: str, kind: str) -> bool:
+    """A receipt names its file's full hash (8 hex digits in the name could collide);
+    a feedback workbook sits in its unit's own folder."""
+    if kind != "receipt":
+        return True
+    try:
+        return sha256 in path.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def file_record(row: Row) -> dict[str, Any]:
+    """A stored submission as `check --json` describes a file (plus the collection's
+    own findings: signature, unit, year)."""
+    v = row.verdict
+    severities = {f.get("severity") for f in v.findings}
+    status = ("unusable" if "fatal" in severities else
+              "invalid" if severities & {"error"} else "valid")
+    return {"file": row.file_name, "sha256": row.sha256, "size": row.size, "status": status,
+            "form": {"id": v.form_id, "version": v.form_version},
+            "identity": v.record.get("identity", {}), "values": v.record.get("values", {}),
+            "findings": v.findings}
