@@ -56,6 +56,7 @@ class Context:
     received_at: str = ""
     previous: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit -> last year
     expected_unit: str | None = None      # uploaded through this unit's link: only its files
+    expected_units: dict[str, str] = field(default_factory=dict)  # path -> its link's unit
 
 
     @classmethod
@@ -201,7 +202,8 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     if sha in known:
         return Intake(shown, name, sha, len(data), rel)
     result = check_bytes(data, name, expected_form=ctx.form_id, sha256=sha)
-    verdict = judge(result, ctx)
+    expected = ctx.expected_units.get(path)
+    verdict = judge(result, replace(ctx, expected_unit=expected) if expected else ctx)
     intake = Intake(shown, name, sha, len(data), rel, verdict=verdict,
                     extract=make_extract(result))
     if ctx.feedback_dir:
@@ -263,14 +265,16 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int = 1,
             received_at: str | None = None, feedback: bool = True,
             progress: Callable[[int], None] | None = None,
-            limits: Limits | None = None, expected_unit: str | None = None) -> CollectReport:
-    """Take every file under `paths` into the ledger; nothing is dropped. `expected_unit`:
-    the files came through that unit's personal link (the portal), so only its own count."""
+            limits: Limits | None = None, expected_units: dict[str, str] | None = None
+            ) -> CollectReport:
+    """Take every file under `paths` into the ledger; nothing is dropped. `expected_units`
+    (path -> unit code): files that came through a unit's personal link (the portal) are
+    that unit's attempts, and only its own file is accepted."""
     at = received_at or now_iso()
     units = {u.code: u.name for u in ledger.units()}
     ctx = Context.of(ws, units, feedback=feedback, received_at=at, ledger=ledger)
-    if expected_unit is not None:
-        ctx = replace(ctx, expected_unit=expected_unit)
+    if expected_units:
+        ctx = replace(ctx, expected_units=dict(expected_units))
     files = [str(p) for p in expand_paths(paths)]
     run_id = ledger.start_run("collect", at, {"paths": [str(p) for p in paths]})
     report = CollectReport(run_id)
@@ -330,8 +334,10 @@ def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int,
                           verdict=_unreadable(make("FILE_MISSING", file=storable(path),
                                                    detail=os_reason(exc))))
         sha, rel = store.put(Path(ctx.store_dir), data)
+        verdict = _unreadable(finding)
+        verdict.unit_code = ctx.expected_units.get(path)  # the sender's attempt, if linked
         return Intake(storable(path), storable(os.path.basename(path)), sha, len(data), rel,
-                      verdict=_unreadable(finding))
+                      verdict=verdict)
 
     return sandboxed_map(_intake_in_worker, files, jobs=jobs, limits=limits,
                          on_failure=failed, initializer=_init_worker, initargs=(ctx, known))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +59,20 @@ async def _http_error(request: Request, exc: Any) -> Response:
                    getattr(exc, "status_code", 500))
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    app.state.portal.close()  # the intake process finishes its batch and exits
+
+
 def create_app(root: Path, settings: Settings | None = None) -> Starlette:
     """The portal over the workspace at `root`."""
     portal = Portal(root, settings)
     routes = [Route("/", home), *unit_pages.ROUTES, *office_pages.ROUTES,
               Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error,
-                                                       Exception: _http_error})
+                                                       Exception: _http_error},
+                    lifespan=_lifespan)
     app.state.portal = portal
     app.add_middleware(SecurityHeaders)
     return app

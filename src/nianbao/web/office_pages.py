@@ -8,6 +8,7 @@ changes something carries the session's CSRF token. `/api/status` also takes
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ from nianbao.publish.record import Record
 from nianbao.publish.report import render_report
 from nianbao.sandbox import default_jobs
 from nianbao.web.http import client_address, download, message, not_found, page, portal_of
+from nianbao.web.intake_service import IntakeError
 from nianbao.web.labels import finding_views
 from nianbao.web.reviews import ReviewError, review
 from nianbao.web.tokens import csrf_token, same, session_cookie, session_valid
@@ -160,12 +162,14 @@ async def office_upload(request: Request) -> Response:
             return _bad_csrf(request)
         if not upload.files:
             return message(request, "未受理", "请选择要上传的文件。", 400, "/office")
-        report = await run_in_threadpool(portal.intake, [f.path for f in upload.files], None)
+        found = await run_in_threadpool(portal.intake, [f.path for f in upload.files], None)
+    except IntakeError as exc:
+        return message(request, "出错了", f"审核时出错：{exc}", 500, "/office")
     finally:
         upload.discard()
-    names = {str(f.path): f.name for f in upload.files}
-    items = [{**it, "name": names.get(it["path"], it["path"])} for it in report.items]
-    return page(request, "office_upload_result.html", items=items, report=report)
+    items = [{**it, "name": f.name} for f, it in zip(upload.files, found, strict=True)]
+    outcomes = Counter(it["outcome"] for it in items)
+    return page(request, "office_upload_result.html", items=items, outcomes=outcomes)
 
 
 async def _posted(request: Request) -> dict[str, str] | None:

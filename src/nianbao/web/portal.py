@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nianbao.collect.distribute import Personaliser, template_name
-from nianbao.collect.intake import CHINA, CollectReport, collect, now_iso
+from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.naming import inside
 from nianbao.collect.roster import Unit, load_roster
@@ -23,6 +23,7 @@ from nianbao.collect.status import UnitStatus, _one
 from nianbao.collect.workspace import Workspace, open_workspace
 from nianbao.spec.layout import layout_for
 from nianbao.spec.load import load_form
+from nianbao.web.intake_service import IntakeService
 from nianbao.web.tokens import (
     LinkState,
     Throttle,
@@ -40,7 +41,7 @@ MB = 1024 * 1024
 class Settings:
     max_upload: int = 10 * MB
     base_url: str = "http://127.0.0.1:8000"
-    intake_slots: int = 2          # uploads judged at once (each in its own child process)
+    intake_slots: int = 2          # collect's reader processes (jobs)
 
 
 class Portal:
@@ -56,7 +57,7 @@ class Portal:
         self.office_secret = office_secret(self.key)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max(1, self.settings.intake_slots))
+        self.intakes = IntakeService(self.ws.root, max(1, self.settings.intake_slots))
         self._personaliser: Personaliser | None = None
         self.throttle = Throttle()
         with Ledger(self.ws.ledger_path) as ledger:
@@ -147,11 +148,13 @@ class Portal:
         return out
 
     # -- the intake -----------------------------------------------------------------------
-    def intake(self, paths: list[Path], expected_unit: str | None) -> CollectReport:
-        """Judge and store files through `collect` (one child process per upload)."""
-        with self._slots:
-            return collect(self.ws, self.ledger(), paths, jobs=1, received_at=now_iso(),
-                           expected_unit=expected_unit)
+    def intake(self, paths: list[Path], expected_unit: str | None) -> list[dict[str, Any]]:
+        """Judge and store files through `collect` (in the intake process); the report
+        item of each. `expected_unit`: they came through that unit's link."""
+        return self.intakes.submit(paths, expected_unit)
+
+    def close(self) -> None:
+        self.intakes.close()
 
 
 def _mentions(path: Path, sha256: str, kind: str) -> bool:

@@ -25,6 +25,7 @@ from nianbao.web.http import (
     portal_of,
     wants_json,
 )
+from nianbao.web.intake_service import IntakeError
 from nianbao.web.labels import finding_views
 from nianbao.web.portal import Portal, file_record
 from nianbao.web.uploads import UploadError, receive
@@ -114,10 +115,13 @@ async def unit_upload(request: Request) -> Response:
         if len(upload.files) != 1:
             return message(request, "未受理", "请选择一个填好的年报文件（.xlsx）再上传。",
                            400, back)
-        report = await run_in_threadpool(portal.intake, [upload.files[0].path], unit.code)
+        items = await run_in_threadpool(portal.intake, [upload.files[0].path], unit.code)
+    except IntakeError as exc:
+        return message(request, "未受理", f"审核时出错（不是您的问题）：{exc}。请稍后重新上传。",
+                       500, back)
     finally:
         upload.discard()
-    return await run_in_threadpool(_answer, request, portal, unit, report.items[0], back)
+    return await run_in_threadpool(_answer, request, portal, unit, items[0], back)
 
 
 def _answer(request: Request, portal: Portal, unit: Unit, item: dict[str, Any],
