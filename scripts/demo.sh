@@ -22,5 +22,8 @@ if nianbao merge --help >/dev/null 2>&1; then
   run_findings nianbao merge -w "$WS" -o "$WS/汇总-2022.xlsx"
   run nianbao report -w "$WS" --merged -o "$WS/年度报告-汇总-2022.docx"
 fi
+run nianbao links -w "$WS"
 echo
 echo "反馈表和回执：$WS/feedback/；催报名单：$WS/催报名单.csv"
+echo "网上报送门户：nianbao serve -w $WS 后用浏览器打开它打印的收集单位登录链接；"
+echo "各单位用上面 nianbao links 列出的报送链接上传（http://127.0.0.1:8000/u/…）。"

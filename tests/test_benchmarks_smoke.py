@@ -29,3 +29,9 @@ def test_province_benchmark_runs() -> None:
 def test_feedback_benchmark_runs() -> None:
     out = _run("benchmarks/feedback_bench.py", "--files", "40", "--rounds", "1")
     assert "(0 fell back)" in out and "ratio" in out
+
+
+def test_portal_benchmark_runs() -> None:
+    out = _run("benchmarks/portal_bench.py", "--uploads", "10", "--units", "20", "--gets", "1",
+               "--concurrency", "4")
+    assert "份同时上传" in out and "工作台（20 个单位" in out

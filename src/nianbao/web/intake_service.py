@@ -14,7 +14,7 @@ import atexit
 import multiprocessing as mp
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ def serve_intakes(root: str, jobs: int, conn: Connection) -> None:
 
     ws = open_workspace(Path(root))
     with Ledger(ws.ledger_path) as ledger:
+        warm_up(ws, ledger)
         while True:
             try:
                 batch: list[tuple[str, str | None]] = conn.recv()
@@ -58,6 +59,33 @@ def serve_intakes(root: str, jobs: int, conn: Connection) -> None:
                 conn.send({"items": {it["path"]: it for it in report.items}})
             except Exception as exc:  # reported to the waiting uploads as our failure
                 conn.send({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def warm_up(ws: Any, ledger: Any) -> None:
+    """Judge one blank copy here, into a scratch folder, so that what reading and feedback
+    prepare once per process (form, layout, the feedback package) is ready before collect
+    forks its readers: each run's readers then start warm instead of preparing it again."""
+    import tempfile
+
+    from nianbao.collect.distribute import issue_options
+    from nianbao.collect.intake import Context, intake_path
+    from nianbao.render.workbook import render
+    from nianbao.spec.layout import layout_for
+    from nianbao.spec.load import load_form
+
+    units = {u.code: u.name for u in ledger.units()}
+    if not units:
+        return
+    code, name = next(iter(units.items()))
+    layout = layout_for(load_form(ws.config.form))
+    data = render(layout, issue_options(layout, {"unit.code": code, "unit.name": name,
+                                                 "year": ws.config.year}, ws.key,
+                                        ws.config.office))
+    with tempfile.TemporaryDirectory(prefix="nianbao-warm-") as scratch:
+        path = Path(scratch) / "warm.xlsx"
+        path.write_bytes(data)
+        ctx = Context.of(ws, units)
+        intake_path(str(path), replace(ctx, store_dir=scratch, feedback_dir=scratch))
 
 
 class IntakeService:
