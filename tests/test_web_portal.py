@@ -16,6 +16,8 @@ from nianbao.check import check_bytes
 from nianbao.cli.app import app as cli
 from nianbao.collect.ledger import Ledger
 from nianbao.collect.status import unit_status
+from nianbao.merge.totals import merge
+from nianbao.spec.load import load_form
 from nianbao.web.tokens import Throttle, TokenIndex, office_secret, unit_token
 from tests.collect_helpers import ROSTER_CSV, complete_values, issue, make_workspace
 from tests.web_helpers import client, csrf_of, link_path, shown, sign_in
@@ -134,7 +136,10 @@ def test_guessing_is_slowed_down() -> None:
     assert len(unit_token(b"k" * 32, "A", 0)) * 6 >= 128
 
 
-def test_oversize_cut_empty_and_non_workbook_uploads(ws) -> None:  # type: ignore[no-untyped-def]
+def test_oversize_cut_empty_and_non_workbook_uploads(ws, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                     ) -> None:
+    other_office, other = make_workspace(tmp_path / "city", office="青溪市政务公开办")
+    other.close()
     c = client(ws.root, max_upload=64 * 1024)
     home = link_path(ws.key, "330599-002")
     big = c.post(f"{home}/upload", files={"file": ("大.xlsx", b"PK" + b"\0" * 200_000)})
@@ -148,10 +153,13 @@ def test_oversize_cut_empty_and_non_workbook_uploads(ws) -> None:  # type: ignor
     assert submissions(ws) == []
     uploads = ws.root / ".nianbao" / "uploads"
     assert list(uploads.iterdir()) == []  # nothing half-stored
+    foreign_office = issue(other_office, "330599-002")
+    forged = c.post(f"{home}/upload", files={"file": ("别处.xlsx", foreign_office)})
+    assert shown(forged.text, "verdict") == "未受理" and "其他单位下发的模板" in forged.text
     empty = c.post(f"{home}/upload", files={"file": ("空.xlsx", b"")})
     text = c.post(f"{home}/upload", files={"file": ("表.xlsx", "单位,数量\n".encode())})
     assert shown(empty.text, "verdict") == "未受理" and shown(text.text, "verdict") == "未受理"
-    assert [s for _, s in submissions(ws)] == ["rejected", "rejected"]
+    assert [s for _, s in submissions(ws)] == ["rejected", "rejected", "rejected"]
     assert list(uploads.iterdir()) == []
 
 
@@ -184,12 +192,16 @@ def test_office_csrf_review_and_api(ws) -> None:  # type: ignore[no-untyped-def]
                   ).status_code == 403
     r = c.post("/office/review", data={**review, "csrf": csrf})
     assert r.status_code == 200 and "收集单位退回" in r.text
+    r = c.post("/office/review", data={**review, "action": "accept", "csrf": csrf})
+    assert r.status_code == 400 and "不能接受" in r.text  # a returned file has an error now
     page = c.get(home).text
     assert shown(page, "unit-state") == "有错误" and "表三数字与去年差异过大" in page
     with Ledger(ws.ledger_path) as ledger:
         kinds = [r["kind"] for r in ledger.db.execute("SELECT kind FROM runs")]
         report = unit_status(ledger, ws.config)
+        merged = merge(ledger, load_form(), ws.config.year, ledger.units())
     assert kinds.count("review") == 1
+    assert merged.contributions == []  # the returned file no longer counts
     api = c.get("/api/status").json()
     bearer = client(ws.root).get("/api/status", headers={
         "authorization": f"Bearer {office_secret(ws.key)}"}).json()
@@ -208,6 +220,9 @@ def test_office_csrf_review_and_api(ws) -> None:  # type: ignore[no-untyped-def]
     assert c.post("/office/upload", files={"files": ("x.xlsx", issue(ws, "330599-003"))}
                   ).status_code == 403
     assert len(submissions(ws)) == 2
+    assert c.post("/office/signout", data={}).status_code == 403
+    c.post("/office/signout", data={"csrf": csrf})
+    assert c.get("/office", follow_redirects=False).status_code == 303
 
 
 def test_links_command_csv_json(ws) -> None:  # type: ignore[no-untyped-def]

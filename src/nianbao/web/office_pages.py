@@ -87,6 +87,8 @@ async def signin(request: Request) -> Response:
 
 
 async def signout(request: Request) -> Response:
+    if await _posted(request) is None:
+        return _bad_csrf(request)
     response = RedirectResponse("/office/signin", 303)
     response.delete_cookie(COOKIE, path="/")
     return response
