@@ -220,6 +220,9 @@ def test_office_csrf_review_and_api(ws) -> None:  # type: ignore[no-untyped-def]
     assert c.post("/office/upload", files={"files": ("x.xlsx", issue(ws, "330599-003"))}
                   ).status_code == 403
     assert len(submissions(ws)) == 2
+    assert c.post("/office/revalidate", data={}).status_code == 403
+    r = c.post("/office/revalidate", data={"csrf": csrf})
+    assert r.status_code == 200 and "重新校验 2 份提交" in r.text
     assert c.post("/office/signout", data={}).status_code == 403
     c.post("/office/signout", data={"csrf": csrf})
     assert c.get("/office", follow_redirects=False).status_code == 303

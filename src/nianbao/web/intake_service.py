@@ -28,6 +28,7 @@ BATCH = 64
 class _Job:
     path: str
     unit: str | None
+    op: str = "collect"       # or "revalidate" (path and unit unused)
     done: threading.Event = field(default_factory=threading.Event)
     item: dict[str, Any] | None = None
     error: str | None = None
@@ -42,6 +43,7 @@ def serve_intakes(root: str, jobs: int, conn: Connection) -> None:
     answer with the report's item of every path."""
     from nianbao.collect.intake import collect, now_iso
     from nianbao.collect.ledger import Ledger
+    from nianbao.collect.revalidate import revalidate
     from nianbao.collect.workspace import open_workspace
 
     ws = open_workspace(Path(root))
@@ -49,9 +51,16 @@ def serve_intakes(root: str, jobs: int, conn: Connection) -> None:
         warm_up(ws, ledger)
         while True:
             try:
-                batch: list[tuple[str, str | None]] = conn.recv()
+                batch: Any = conn.recv()
             except (EOFError, OSError):
                 return
+            if batch == "revalidate":
+                try:
+                    result = revalidate(ws, ledger, jobs=jobs)
+                    conn.send({"revalidate": result.to_dict()})
+                except Exception as exc:
+                    conn.send({"error": f"{type(exc).__name__}: {exc}"})
+                continue
             try:
                 report = collect(ws, ledger, [Path(p) for p, _ in batch], jobs=jobs,
                                  received_at=now_iso(),
@@ -112,6 +121,16 @@ class IntakeService:
                 raise IntakeError(job.error or "审核进程没有给出结果")
         return [job.item for job in jobs if job.item is not None]
 
+    def revalidate(self, timeout: float = 3600.0) -> dict[str, Any]:
+        """Run `revalidate` in the intake process (between upload batches)."""
+        job = _Job("", None, "revalidate")
+        self._queue.put(job)
+        if not job.done.wait(timeout):
+            raise IntakeError("重新校验超时")
+        if job.error or job.item is None:
+            raise IntakeError(job.error or "审核进程没有给出结果")
+        return job.item
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
@@ -137,29 +156,33 @@ class IntakeService:
             first = self._queue.get()
             if first is None:
                 return
+            if first.op == "revalidate":
+                self._run([first], "revalidate")
+                continue
             batch = [first]
             while len(batch) < BATCH:
                 try:
                     job = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
-                    self._queue.put(None)
+                if job is None or job.op != "collect":
+                    self._queue.put(job)  # handled after this batch
                     break
                 batch.append(job)
-            self._run(batch)
+            self._run(batch, [(j.path, j.unit) for j in batch])
 
-    def _run(self, batch: list[_Job]) -> None:
+    def _run(self, batch: list[_Job], message: Any) -> None:
         try:
             if self._proc is None or not self._proc.is_alive():
                 self._start()
             assert self._conn is not None
-            self._conn.send([(j.path, j.unit) for j in batch])
+            self._conn.send(message)
             answer = self._conn.recv()
         except (EOFError, OSError) as exc:
             self._proc = None  # it died: started again for the next batch
             answer = {"error": f"审核进程意外退出（{type(exc).__name__}）"}
         for job in batch:
-            job.item = answer.get("items", {}).get(storable(job.path))
+            job.item = answer.get("revalidate") if job.op == "revalidate" else \
+                answer.get("items", {}).get(storable(job.path))
             job.error = answer.get("error")
             job.done.set()

@@ -16,14 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nianbao.collect.revalidate import revalidate
-from nianbao.collect.status import StatusReport, UnitStatus, unit_status
+from nianbao.collect.status import StatusReport, UnitStatus
 from nianbao.merge.export import export
 from nianbao.merge.totals import merge
 from nianbao.merge.workbook import merged_workbook
 from nianbao.publish.record import Record
 from nianbao.publish.report import render_report
-from nianbao.sandbox import default_jobs
 from nianbao.web.http import client_address, download, message, not_found, page, portal_of
 from nianbao.web.intake_service import IntakeError
 from nianbao.web.labels import finding_views
@@ -95,8 +93,7 @@ async def signout(request: Request) -> Response:
 
 
 def _status(request: Request) -> StatusReport:
-    portal = portal_of(request)
-    return unit_status(portal.ledger(), portal.ws.config)
+    return portal_of(request).status()
 
 
 def _filtered(units: list[UnitStatus], q: dict[str, str]) -> list[UnitStatus]:
@@ -201,6 +198,7 @@ async def office_review(request: Request) -> Response:
                    fields.get("reviewer", ""))
         except ReviewError as exc:
             return str(exc)
+        portal.changed()
         return None
 
     problem = await run_in_threadpool(act)
@@ -230,10 +228,14 @@ async def office_revalidate(request: Request) -> Response:
     if await _posted(request) is None:
         return _bad_csrf(request)
     portal = portal_of(request)
-    result = await run_in_threadpool(lambda: revalidate(portal.ws, portal.ledger(),
-                                                        jobs=default_jobs()))
-    return message(request, "重新校验完成", f"重新校验 {result.checked} 份提交，结论有变化的 "
-                   f"{len(result.changes)} 份。", 200, "/office")
+    try:
+        result = await run_in_threadpool(portal.intakes.revalidate)
+    except IntakeError as exc:
+        return message(request, "出错了", f"重新校验时出错：{exc}", 500, "/office")
+    finally:
+        portal.changed()
+    return message(request, "重新校验完成", f"重新校验 {result['checked']} 份提交，结论有变化的 "
+                   f"{len(result['changes'])} 份。", 200, "/office")
 
 
 async def office_download(request: Request) -> Response:
@@ -246,7 +248,7 @@ async def office_download(request: Request) -> Response:
     def build() -> tuple[bytes, str] | None:
         ledger = portal.ledger()
         if what == "chase.csv":
-            return unit_status(ledger, portal.ws.config).chase_csv().encode("utf-8"), \
+            return portal.status().chase_csv().encode("utf-8"), \
                 f"{year}年度催报名单.csv"
         if what in ("merged.xlsx", "report.docx"):
             m = merge(ledger, portal.form, year, portal.roster, office=office)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.naming import inside
 from nianbao.collect.roster import Unit, load_roster
-from nianbao.collect.status import UnitStatus, _one
+from nianbao.collect.status import StatusReport, UnitStatus, _one, unit_status
 from nianbao.collect.workspace import Workspace, open_workspace
 from nianbao.spec.layout import layout_for
 from nianbao.spec.load import load_form
@@ -35,6 +36,7 @@ from nianbao.web.tokens import (
 
 UPLOADS = "uploads"   # the workspace folder where uploads wait for the intake
 MB = 1024 * 1024
+STATUS_TTL = 2.0   # seconds a status report is reused while nothing changed here
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Portal:
         self.intakes = IntakeService(self.ws.root, max(1, self.settings.intake_slots))
         self._personaliser: Personaliser | None = None
         self.throttle = Throttle()
+        self._changes = 0
+        self._status: tuple[int, float, StatusReport] | None = None
         with Ledger(self.ws.ledger_path) as ledger:
             ledger.sync_units(self.roster)
         self.links = LinkState.load(self.ws)
@@ -147,11 +151,34 @@ class Portal:
                         out[kind] = path
         return out
 
+    def status(self) -> StatusReport:
+        """Where the collection stands (status --json), computed at most once per
+        STATUS_TTL seconds while nothing changed through this portal: a dashboard polled by
+        several clerks over 10,000 units does not recompute it for each of them. Changes
+        made outside (a `collect` on the command line) show within STATUS_TTL."""
+        with self._lock:
+            cached = self._status
+            if cached and cached[0] == self._changes and time.monotonic() - cached[1] < STATUS_TTL:
+                return cached[2]
+            changes = self._changes
+        report = unit_status(self.ledger(), self.ws.config)
+        with self._lock:
+            self._status = (changes, time.monotonic(), report)
+        return report
+
+    def changed(self) -> None:
+        """Something was stored or judged: the next status is computed afresh."""
+        with self._lock:
+            self._changes += 1
+
     # -- the intake -----------------------------------------------------------------------
     def intake(self, paths: list[Path], expected_unit: str | None) -> list[dict[str, Any]]:
         """Judge and store files through `collect` (in the intake process); the report
         item of each. `expected_unit`: they came through that unit's link."""
-        return self.intakes.submit(paths, expected_unit)
+        try:
+            return self.intakes.submit(paths, expected_unit)
+        finally:
+            self.changed()
 
     def close(self) -> None:
         self.intakes.close()
