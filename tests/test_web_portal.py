@@ -119,8 +119,12 @@ def test_bad_revoked_and_reissued_links(ws) -> None:  # type: ignore[no-untyped-
     assert c.get(link_path(ws.key, "330599-002")).status_code == 404
     assert c.get(link_path(ws.key, "330599-002", 1)).status_code == 200
     assert c.get(link_path(ws.key, "330599-003")).status_code == 200
-    # a fresh server reads the same state
+    # a fresh server reads the same state; `nianbao links --revoke` beside a running one
+    # takes effect at once
     assert client(ws.root).get(link_path(ws.key, "330599-002", 1)).status_code == 200
+    r = CliRunner().invoke(cli, ["links", "-w", str(ws.root), "--revoke", "330599-003"])
+    assert r.exit_code == 0, r.output
+    assert c.get(link_path(ws.key, "330599-003")).status_code == 404
 
 
 def test_guessing_is_slowed_down() -> None:

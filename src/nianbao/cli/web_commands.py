@@ -69,7 +69,7 @@ def links(
     ws, ledger, units = open_all(workspace)
     ledger.close()
     codes = {u.code for u in units}
-    unknown = sorted(set(revoke or []) | set(reissue or []) - codes)
+    unknown = sorted((set(revoke or []) | set(reissue or [])) - codes)
     if unknown:
         raise fail(f"名单中没有这些单位代码：{'、'.join(unknown)}")
     try:

@@ -62,7 +62,8 @@ def serve_intakes(root: str, jobs: int, conn: Connection) -> None:
                     conn.send({"error": f"{type(exc).__name__}: {exc}"})
                 continue
             try:
-                report = collect(ws, ledger, [Path(p) for p, _ in batch], jobs=jobs,
+                report = collect(ws, ledger, [Path(p) for p, _ in batch],
+                                 jobs=min(jobs, len(batch)),  # no idle reader to fork
                                  received_at=now_iso(),
                                  expected_units={p: u for p, u in batch if u})
                 conn.send({"items": {it["path"]: it for it in report.items}})

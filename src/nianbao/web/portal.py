@@ -68,6 +68,7 @@ class Portal:
             ledger.sync_units(self.roster)
         self.links = LinkState.load(self.ws)
         self.index = TokenIndex(unit_links(self.key, list(self.units), self.links))
+        self._links_stamp = -1
         # a server killed mid-upload leaves files that were never judged: the sender got no
         # answer and sends again, so they are dropped (the ledger has what was committed)
         shutil.rmtree(self.uploads_dir, ignore_errors=True)
@@ -87,11 +88,24 @@ class Portal:
 
     # -- links --------------------------------------------------------------------------
     def unit_of(self, token: str) -> Unit | None:
+        self._follow_links_file()
         code = self.index.unit(token)
         return self.units.get(code) if code else None
 
     def link(self, code: str) -> str | None:
         return link_maker(self.key, self.links, self.settings.base_url)(code)
+
+    def _follow_links_file(self) -> None:
+        """`nianbao links --revoke/--reissue` run beside the server take effect at once."""
+        try:
+            stamp = self.links.path.stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        if stamp != self._links_stamp:
+            with self._lock:
+                self.links = LinkState.load(self.ws)
+                self.index = TokenIndex(unit_links(self.key, list(self.units), self.links))
+                self._links_stamp = stamp
 
     def change_link(self, code: str, action: str) -> None:
         """revoke / reissue a unit's link, close / open its upload window."""
