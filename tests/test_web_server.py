@@ -4,6 +4,7 @@ server SIGKILLed during uploads (restart, send again: nothing lost, nothing doub
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import threading
 import time
@@ -82,6 +83,19 @@ def test_fifty_simultaneous_uploads(tmp_path: Path) -> None:
     assert status["totals"] == report.totals and report.totals["valid"] == 20
 
 
+def _cut_upload(base: str, path: str, data: bytes) -> None:
+    """Send half of an upload over a raw socket and hang up."""
+    host, port = base.removeprefix("http://").split(":")
+    head = (b"--nb\r\nContent-Disposition: form-data; name=\"file\"; "
+            b"filename=\"cut.xlsx\"\r\n\r\n")
+    body = head + data + b"\r\n--nb--\r\n"
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+                  "Content-Type: multipart/form-data; boundary=nb\r\n\r\n".encode()
+                  + body[: len(body) // 2])
+        time.sleep(0.5)
+
+
 def _slowly(body: bytes) -> Iterator[bytes]:
     for start in range(0, len(body), 4096):
         time.sleep(0.1)
@@ -121,9 +135,12 @@ def test_server_killed_during_uploads(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(done) < len(files)  # the kill landed while uploads were under way
+    uploads = ws.root / ".nianbao" / "uploads"
     with served(ws.root) as base2:
-        assert not any((ws.root / ".nianbao" / "uploads").iterdir())
+        assert not any(uploads.iterdir())  # what the killed server was receiving is gone
+        _cut_upload(base2, link_path(ws.key, files[0][0]) + "/upload", files[0][2])
         answers = asyncio.run(_send_all(base2, ws.key, files, 8))
+        assert not any(uploads.iterdir())
     assert [a["verdict"] for a in answers] == [f[3] for f in files]
     db = sqlite3.connect(ws.ledger_path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
