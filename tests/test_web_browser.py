@@ -102,7 +102,7 @@ def test_units_and_office_in_a_browser(tmp_path: Path, browser: Any,
         shown = {k: int(page.inner_text(f"#count-{k}"))
                  for k in ("units", "valid", "invalid", "rejected", "missing")}
         page.select_option("select[name=state]", "invalid")  # htmx swaps the table in
-        expect(page.locator("#unit-table tbody tr")).to_have_count(1)  # no eval under the CSP
+        expect(page.locator("#unit-table tbody tr")).to_have_count(1, timeout=30_000)  # no eval
         assert "330599-003" in page.inner_text("#unit-table")
         page.goto(f"{base}/office/unit/330599-003")
         page.screenshot(path=str(artifacts() / "office-unit.png"), full_page=True)
