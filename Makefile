@@ -33,6 +33,7 @@ samples: $(STAMP)
 ## bench: benchmarks against baselines measured in the same run (not tests)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/portal_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build dist demo-workspace

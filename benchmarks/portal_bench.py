@@ -97,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--uploads", type=int, default=300, help="returns uploaded (10%% invalid)")
     ap.add_argument("--units", type=int, default=10_000, help="units in the roster")
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--concurrency", type=int, default=48)
     ap.add_argument("--gets", type=int, default=20, help="timed dashboard requests")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="nianbao-portal-bench-") as tmp_name:

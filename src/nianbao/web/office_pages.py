@@ -80,7 +80,8 @@ async def signin(request: Request) -> Response:
         return page(request, "signin.html", 403, error="登录码不正确")
     response = RedirectResponse("/office", 303)
     response.set_cookie(COOKIE, session_cookie(portal.key), httponly=True, samesite="strict",
-                        path="/", max_age=12 * 3600)
+                        path="/", max_age=12 * 3600,
+                        secure=portal.settings.base_url.startswith("https://"))
     return response
 
 
