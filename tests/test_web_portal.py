@@ -253,3 +253,26 @@ def test_links_command_csv_json(ws) -> None:  # type: ignore[no-untyped-def]
     manifest = json.loads((ws.outbox / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["files"][1]["link"] == "http://h:1" + link_path(ws.key, "330599-002", 1)
     assert csrf_of('<input name="csrf" value="t">') == "t"
+
+
+def test_office_accepts_a_file_with_explained_warnings(ws) -> None:  # type: ignore[no-untyped-def]
+    c = client(ws.root)
+    values = complete_values()
+    del values["t2.penalty"]  # left blank: a warning, no error
+    c.post(link_path(ws.key, "330599-002") + "/upload",
+           files={"file": ("a.xlsx", issue(ws, "330599-002", values))})
+    csrf = sign_in(c, ws.key)
+    before = c.get("/api/status").json()["totals"]["valid_with_unexplained_warnings"]
+    r = c.post("/office/review", data={"csrf": csrf, "unit": "330599-002", "submission": "1",
+                                       "action": "accept", "reason": "本年无行政处罚，确认空白",
+                                       "reviewer": "王审核"})
+    assert r.status_code == 200
+    assert (before, c.get("/api/status").json()["totals"]["valid_with_unexplained_warnings"]
+            ) == (1, 0)
+    with Ledger(ws.ledger_path) as ledger:
+        row = next(ledger.rows())
+        runs = [json.loads(d) for (d,) in ledger.db.execute(
+            "SELECT detail FROM runs WHERE kind = 'review'")]
+    assert row.verdict.status == "valid" and row.verdict.explained == row.verdict.warnings
+    assert row.verdict.findings[-1]["code"] == "ACCEPTED_BY_OFFICE"
+    assert runs[0]["reviewer"] == "王审核" and runs[0]["action"] == "accept"
