@@ -156,7 +156,7 @@ def test_oversize_cut_empty_and_non_workbook_uploads(ws, tmp_path: Path  # type:
     assert r.status_code == 400 and "未受理" in r.text
     assert submissions(ws) == []
     uploads = ws.root / ".nianbao" / "uploads"
-    assert list(uploads.iterdir()) == []  # nothing half-stored
+    assert not [p for p in uploads.rglob("*") if p.is_file()]  # nothing half-stored
     foreign_office = issue(other_office, "330599-002")
     forged = c.post(f"{home}/upload", files={"file": ("别处.xlsx", foreign_office)})
     assert shown(forged.text, "verdict") == "未受理" and "其他单位下发的模板" in forged.text
@@ -164,7 +164,7 @@ def test_oversize_cut_empty_and_non_workbook_uploads(ws, tmp_path: Path  # type:
     text = c.post(f"{home}/upload", files={"file": ("表.xlsx", "单位,数量\n".encode())})
     assert shown(empty.text, "verdict") == "未受理" and shown(text.text, "verdict") == "未受理"
     assert [s for _, s in submissions(ws)] == ["rejected", "rejected", "rejected"]
-    assert list(uploads.iterdir()) == []
+    assert not [p for p in uploads.rglob("*") if p.is_file()]
 
 
 def test_closed_window_and_late_marking(ws) -> None:  # type: ignore[no-untyped-def]

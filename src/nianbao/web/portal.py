@@ -7,6 +7,7 @@ its own Ledger connection; SQLite serialises the writers as it does for two coll
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -69,14 +70,14 @@ class Portal:
         self.links = LinkState.load(self.ws)
         self.index = TokenIndex(unit_links(self.key, list(self.units), self.links))
         self._links_stamp = -1
-        # a server killed mid-upload leaves files that were never judged: the sender got no
-        # answer and sends again, so they are dropped (the ledger has what was committed)
-        shutil.rmtree(self.uploads_dir, ignore_errors=True)
+        drop_stale_uploads(self.ws.root / ".nianbao" / UPLOADS)
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def uploads_dir(self) -> Path:
-        return self.ws.root / ".nianbao" / UPLOADS
+        """This server's own folder of uploads waiting for the intake (one per process, so
+        that two servers on one workspace never remove each other's)."""
+        return self.ws.root / ".nianbao" / UPLOADS / str(os.getpid())
 
     # -- ledger -------------------------------------------------------------------------
     def ledger(self) -> Ledger:
@@ -196,6 +197,26 @@ class Portal:
 
     def close(self) -> None:
         self.intakes.close()
+
+
+def drop_stale_uploads(folder: Path) -> None:
+    """A server killed mid-upload leaves files that were never judged: the sender got no
+    answer and sends again, so they are dropped (the ledger has what was committed).
+    Only folders of servers no longer running are removed."""
+    for sub in folder.iterdir() if folder.is_dir() else []:
+        if sub.name.isdigit() and _running(int(sub.name)) and int(sub.name) != os.getpid():
+            continue
+        shutil.rmtree(sub, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _mentions(path: Path, sha256: str, kind: str) -> bool:
