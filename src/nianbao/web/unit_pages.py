@@ -130,7 +130,9 @@ def _answer(request: Request, portal: Portal, unit: Unit, item: dict[str, Any],
     row = next((r for r in portal.unit_rows(unit.code) if r.id == sid), None)
     duplicate = item["outcome"] == "duplicate"
     if row is None:  # a copy of a file already received from another unit: not this unit's
-        text = "这个文件与收集单位已收到的另一单位的文件完全相同，不是本单位的文件，未受理。"
+        text = ("这个文件与收集单位此前从另一单位收到的文件完全相同，未受理。"
+                "如果这确是本单位的年报，请在 Excel 或 WPS 中打开、保存后重新上传，"
+                "或与收集单位联系。")
         if wants_json(request):
             return JSONResponse({"submission_id": None, "verdict": "rejected",
                                  "reason": "UNIT_NOT_LINKED", "message": text}, 409)
