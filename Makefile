@@ -35,6 +35,7 @@ samples: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/read_bench.py
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/portal_bench.py
 
 ## bench-ledger: the ledger on PostgreSQL beside SQLite (needs Debian's postgresql package)
 bench-ledger: $(STAMP)

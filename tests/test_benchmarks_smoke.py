@@ -34,3 +34,7 @@ def test_feedback_benchmark_runs() -> None:
 def test_hostile_markup_benchmark_runs() -> None:
     out = _run("benchmarks/hostile_bench.py", "--smoke")
     assert "ratio median" in out and out.count("\n| ") == 5  # one row per case
+def test_portal_benchmark_runs() -> None:
+    out = _run("benchmarks/portal_bench.py", "--uploads", "10", "--units", "20", "--gets", "1",
+               "--concurrency", "4")
+    assert "份同时上传" in out and "工作台（20 个单位" in out

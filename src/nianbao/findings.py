@@ -187,6 +187,19 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         Severity.ERROR,
         "单位代码「{code}」（{name}）不在本次报送名单中，请与收集单位联系",
     ),
+    "UNIT_NOT_LINKED": (
+        Severity.ERROR,
+        "这是单位代码「{code}」的文件，不是本链接所属单位（{expected} {name}）的文件，未受理；"
+        "请通过本单位自己的报送链接上传本单位的文件",
+    ),
+    "RETURNED_BY_OFFICE": (
+        Severity.ERROR,
+        "收集单位退回：{reason}（{reviewer}，{at}）。请修改后重新报送",
+    ),
+    "ACCEPTED_BY_OFFICE": (
+        Severity.INFO,
+        "收集单位审核后接受：{reason}（{reviewer}，{at}）",
+    ),
     "YEAR_MISMATCH": (
         Severity.ERROR,
         "报告年度为 {found}，本次收集的是 {expected} 年度的报告，请使用本年度下发的模板",
@@ -364,6 +377,8 @@ TITLES: dict[str, str] = {
     "IDENTITY_EDITED": "预填的单位信息被改动", "IDENTITY_INVALID": "单位信息不正确",
     "SIGNATURE_MISSING": "不是本办下发的模板", "SIGNED_BY_OTHER_OFFICE": "其他单位下发的模板",
     "SIGNATURE_INVALID": "下发信息被改动", "UNIT_UNKNOWN": "单位不在名单中",
+    "UNIT_NOT_LINKED": "不是本单位的文件", "RETURNED_BY_OFFICE": "收集单位退回",
+    "ACCEPTED_BY_OFFICE": "收集单位审核接受",
     "YEAR_MISMATCH": "报告年度不符", "DUPLICATE_FILE": "重复报送（同一文件）",
     "REPLAYED_FILE": "旧文件重发", "VALUE_BLANK": "未填写",
     "VALUE_NORMALISED": "已按数字读取（请确认）", "VALUE_NOT_APPLICABLE": "不适用",

@@ -11,6 +11,7 @@ from nianbao.cli import (  # noqa: F401  (importing registers the commands)
     demo_command,
     form_commands,
     publish_commands,
+    web_commands,
 )
 from nianbao.cli.app import app, err_console
 from nianbao.cli.usage import INTERRUPTED

@@ -105,6 +105,8 @@ def distribute(
     unit: Annotated[list[str] | None, typer.Option("--unit", help="只给这些单位代码生成")] = None,
     under: Annotated[str | None, typer.Option("--under", help="只给此单位及其下级生成")] = None,
     password: Annotated[str | None, typer.Option(help="工作表保护密码（只防误改）")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="网上报送门户的地址：清单中附上各单位的报送链接")] = None,
 ) -> None:
     """为名单中的每个单位生成预填并签名的模板，附清单（manifest）。"""
     ws, ledger, units = open_all(workspace)
@@ -121,9 +123,15 @@ def distribute(
         units = [u for u in units if u.code in wanted]
     layout = layout_for(load_form(ws.config.form))
     outbox = out or ws.outbox
+    links = None
+    if base_url:
+        from nianbao.web.tokens import LinkState, link_maker
+
+        link = link_maker(ws.key, LinkState.load(ws), base_url.rstrip("/"))
+        links = {u.code: link(u.code) or "" for u in units}
     with progress_bar(len(units), "生成模板") as advance:
         issued = distribute_units(layout, units, ws.config.year, ws.key, ws.config.office,
-                                  outbox, password=password, progress=advance)
+                                  outbox, password=password, progress=advance, links=links)
     console.print(f"已为 {len(issued)} 个单位生成模板：{outbox}（清单：manifest.csv）")
 
 

@@ -83,3 +83,5 @@ def demo(
         console.print(f"  {what}：{where}", markup=False)
     shown = f'"{ws}"' if " " in ws else ws
     console.print(f"接着可以试：nianbao status -w {shown}", markup=False)
+    console.print(f"网上报送门户：nianbao serve -w {shown}，用浏览器打开它打印的收集单位登录链接；"
+                  f"各单位的报送链接由 nianbao links -w {shown} 列出", markup=False)

@@ -117,8 +117,10 @@ def _read_zip(data: bytes) -> list[tuple[str, bytes]]:
 
 def distribute(layout: Layout, units: list[Unit], year: int, key: bytes, office: str,
                outbox: Path, *, password: str | None = None,
-               progress: Callable[[int], None] | None = None) -> list[Issued]:
-    """Write one signed template per unit into `outbox`, plus manifest.csv/.json."""
+               progress: Callable[[int], None] | None = None,
+               links: Mapping[str, str] | None = None) -> list[Issued]:
+    """Write one signed template per unit into `outbox`, plus manifest.csv/.json; `links`
+    (unit code -> personal link of the portal) go into the manifest too."""
     personaliser = Personaliser(layout, year, key, office, password)
     taken: set[Path] = set()
     issued = []
@@ -129,15 +131,17 @@ def distribute(layout: Layout, units: list[Unit], year: int, key: bytes, office:
         issued.append(Issued(unit, path, hashlib.sha256(data).hexdigest()))
         if progress:
             progress(1)
-    write_manifest(outbox, issued, layout, year)
+    write_manifest(outbox, issued, layout, year, links)
     return issued
 
 
-def write_manifest(outbox: Path, issued: list[Issued], layout: Layout, year: int) -> None:
+def write_manifest(outbox: Path, issued: list[Issued], layout: Layout, year: int,
+                   links: Mapping[str, str] | None = None) -> None:
     """manifest.json/.csv of the outbox; a partial run (--unit) updates its units' entries
     and keeps the others."""
     rows = [{"unit_code": i.unit.code, "unit_name": i.unit.name, "file": i.path.name,
-             "sha256": i.sha256} for i in issued]
+             "sha256": i.sha256, **({"link": links.get(i.unit.code, "")} if links else {})}
+            for i in issued]
     try:
         old = json.loads((outbox / "manifest.json").read_text(encoding="utf-8"))
         if old.get("form") == layout.form.id and old.get("year") == year:
@@ -152,7 +156,10 @@ def write_manifest(outbox: Path, issued: list[Issued], layout: Layout, year: int
          "fingerprint": layout.fingerprint, "files": rows}, ensure_ascii=False, indent=2))
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["单位代码", "单位名称", "文件", "SHA-256"])
+    with_links = any("link" in r for r in rows)
+    link_header = ["报送链接"] if with_links else []
+    writer.writerow(["单位代码", "单位名称", "文件", "SHA-256", *link_header])
     for r in rows:
-        writer.writerow([r["unit_code"], r["unit_name"], r["file"], r["sha256"]])
+        writer.writerow([r["unit_code"], r["unit_name"], r["file"], r["sha256"]]
+                        + ([r.get("link", "")] if with_links else []))
     atomic_write(outbox / "manifest.csv", ("\ufeff" + buf.getvalue()).encode("utf-8"))

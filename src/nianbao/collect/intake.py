@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ class Context:
     block_unexplained: bool = False
     received_at: str = ""
     previous: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit -> last year
+    expected_unit: str | None = None      # uploaded through this unit's link: only its files
+    expected_units: dict[str, str] = field(default_factory=dict)  # path -> its link's unit
 
 
     @classmethod
@@ -115,6 +117,8 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
             findings.append(make("YEAR_MISMATCH", file=result.file, found=year or "（空）",
                                  expected=ctx.year))
             reason = reason or "YEAR_MISMATCH"
+    if ctx.expected_unit is not None:
+        unit_code, reason = _for_linked_unit(ctx, result.file, unit_code, findings, reason)
     if form is not None and result.status != UNUSABLE and unit_code in ctx.previous:
         findings += check_rules(form, result.values, file=result.file, cross_year_only=True,
                                 previous=ctx.previous[unit_code])
@@ -139,6 +143,18 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
                 "values": json_values(result.values)},
         findings=[f.to_dict() for f in findings], errors=errors, warnings=warnings,
         explained=explained, engine=f"{ENGINE}; {form.id} {form.version}" if form else ENGINE)
+
+
+def _for_linked_unit(ctx: Context, file: str, unit_code: str | None, findings: list[Finding],
+                     reason: str | None) -> tuple[str, str | None]:
+    """A file sent through a unit's personal link is that unit's: another unit's file is
+    refused (and kept as the sender's attempt, never as the other unit's submission)."""
+    expected = ctx.expected_unit or ""
+    if unit_code is not None and unit_code != expected:
+        findings.append(make("UNIT_NOT_LINKED", file=file, code=unit_code or "（无法识别）",
+                             expected=expected, name=ctx.units.get(expected, "")))
+        reason = reason or "UNIT_NOT_LINKED"
+    return expected, reason
 
 
 def explain(findings: list[Finding], form: Form, values: dict[str, Any]
@@ -186,7 +202,8 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     if sha in known:
         return Intake(shown, name, sha, len(data), rel)
     result = check_bytes(data, name, expected_form=ctx.form_id, sha256=sha)
-    verdict = judge(result, ctx)
+    expected = ctx.expected_units.get(path)
+    verdict = judge(result, replace(ctx, expected_unit=expected) if expected else ctx)
     intake = Intake(shown, name, sha, len(data), rel, verdict=verdict,
                     extract=make_extract(result))
     if ctx.feedback_dir:
@@ -248,11 +265,16 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
 def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int = 1,
             received_at: str | None = None, feedback: bool = True,
             progress: Callable[[int], None] | None = None,
-            limits: Limits | None = None) -> CollectReport:
-    """Take every file under `paths` into the ledger; nothing is dropped."""
+            limits: Limits | None = None, expected_units: dict[str, str] | None = None
+            ) -> CollectReport:
+    """Take every file under `paths` into the ledger; nothing is dropped. `expected_units`
+    (path -> unit code): files that came through a unit's personal link (the portal) are
+    that unit's attempts, and only its own file is accepted."""
     at = received_at or now_iso()
     units = {u.code: u.name for u in ledger.units()}
     ctx = Context.of(ws, units, feedback=feedback, received_at=at, ledger=ledger)
+    if expected_units:
+        ctx = replace(ctx, expected_units=dict(expected_units))
     files = [str(p) for p in expand_paths(paths)]
     run_id = ledger.start_run("collect", at, {"paths": [str(p) for p in paths]})
     report = CollectReport(run_id)
@@ -312,8 +334,10 @@ def _run(files: list[str], ctx: Context, known: frozenset[str], jobs: int,
                           verdict=_unreadable(make("FILE_MISSING", file=storable(path),
                                                    detail=os_reason(exc))))
         sha, rel = store.put(Path(ctx.store_dir), data)
+        verdict = _unreadable(finding)
+        verdict.unit_code = ctx.expected_units.get(path)  # the sender's attempt, if linked
         return Intake(storable(path), storable(os.path.basename(path)), sha, len(data), rel,
-                      verdict=_unreadable(finding))
+                      verdict=verdict)
 
     return sandboxed_map(_intake_in_worker, files, jobs=jobs, limits=limits,
                          on_failure=failed, initializer=_init_worker, initargs=(ctx, known))
