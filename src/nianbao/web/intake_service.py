@@ -58,7 +58,7 @@ def serve_intakes(root: str, jobs: int, conn: Connection) -> None:
             return list(self.kept)
 
     ws = open_workspace(Path(root))
-    with RosterKept(ws.ledger_path) as ledger:
+    with RosterKept(ws.ledger_target, workspace_id=ws.ledger_id) as ledger:
         warm_up(ws, ledger)
         while True:
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from nianbao.collect.distribute import Personaliser, template_name
 from nianbao.collect.intake import CHINA
-from nianbao.collect.ledger import Ledger, Row
+from nianbao.collect.ledger import Ledger, Row, open_ledger
 from nianbao.collect.naming import inside
 from nianbao.collect.roster import Unit, load_roster
 from nianbao.collect.status import StatusReport, UnitStatus, _one, unit_status
@@ -65,7 +66,7 @@ class Portal:
         self.throttle = Throttle()
         self._changes = 0
         self._status: tuple[int, float, StatusReport] | None = None
-        with Ledger(self.ws.ledger_path) as ledger:
+        with open_ledger(self.ws) as ledger:
             ledger.sync_units(self.roster)
         self.links = LinkState.load(self.ws)
         self.index = TokenIndex(unit_links(self.key, list(self.units), self.links))
@@ -76,15 +77,16 @@ class Portal:
     @property
     def uploads_dir(self) -> Path:
         """This server's own folder of uploads waiting for the intake (one per process, so
-        that two servers on one workspace never remove each other's)."""
-        return self.ws.root / ".nianbao" / UPLOADS / str(os.getpid())
+        that two servers on one workspace, on one machine or several, never remove each
+        other's)."""
+        return self.ws.root / ".nianbao" / UPLOADS / f"{_host()}-{os.getpid()}"
 
     # -- ledger -------------------------------------------------------------------------
     def ledger(self) -> Ledger:
         """This thread's ledger connection (SQLite connections stay in their thread)."""
         ledger = getattr(self._local, "ledger", None)
         if ledger is None:
-            ledger = self._local.ledger = Ledger(self.ws.ledger_path)
+            ledger = self._local.ledger = open_ledger(self.ws)
         return ledger
 
     # -- links --------------------------------------------------------------------------
@@ -203,10 +205,19 @@ def drop_stale_uploads(folder: Path) -> None:
     """A server killed mid-upload leaves files that were never judged: the sender got no
     answer and sends again, so they are dropped (the ledger has what was committed).
     Only folders of servers no longer running are removed."""
+    here = _host()
     for sub in folder.iterdir() if folder.is_dir() else []:
-        if sub.name.isdigit() and _running(int(sub.name)) and int(sub.name) != os.getpid():
+        host, _, pid = sub.name.rpartition("-")
+        if host != here or not pid.isdigit():
+            continue  # another host's, on a shared folder: its pids mean nothing here
+        if _running(int(pid)) and int(pid) != os.getpid():
             continue
         shutil.rmtree(sub, ignore_errors=True)
+
+
+def _host() -> str:
+    """This machine's name as a folder name may hold it (hosts may share the workspace)."""
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())
 
 
 def _running(pid: int) -> bool:
