@@ -3,7 +3,6 @@ reports, optionally compared with what the units submitted)."""
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,11 +15,9 @@ from nianbao.cli.app import app, console, err_console, fail, findings_table, pri
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.cli.upward import print_return, print_tree, write_return
 from nianbao.cli.usage import check_year, existing_inputs
-from nianbao.collect import store
-from nianbao.collect.intake import ENGINE, expand_paths, now_iso
-from nianbao.collect.ledger import Intake, Verdict
+from nianbao.collect.intake import expand_paths
 from nianbao.collect.records import records
-from nianbao.findings import Severity, blocking, make
+from nianbao.findings import blocking, make
 from nianbao.fsutil import atomic_write
 from nianbao.merge.export import export as export_ledger
 from nianbao.merge.provenance import contribution_nodes
@@ -29,6 +26,7 @@ from nianbao.merge.workbook import merged_workbook
 from nianbao.publish.compare import Comparison, compare
 from nianbao.publish.compare import findings as compare_findings
 from nianbao.publish.importer import ImportResult, import_report
+from nianbao.publish.keep import keep_published
 from nianbao.publish.record import Record
 from nianbao.publish.report import render_report
 from nianbao.read.normalise import json_values
@@ -320,44 +318,13 @@ def _print_imports(results: list[tuple[Path, Any, ImportResult]],
 
 def _store_imports(root: Path, results: list[tuple[Path, Any, Any]], unit: str | None,
                    year: int | None, form_id: str, quiet: bool = False) -> int:
-    """Keep imported reports as the units' records of past years (X1/X2 compare with them);
-    a report that cannot be attributed or read is refused with its reason, the rest are
-    stored. Returns how many were refused."""
+    """Keep the imported reports in the workspace's ledger; returns how many were refused."""
     ws, ledger, units = open_all(root)
-    names = {u.name: u.code for u in units}
-    codes = {u.code for u in units}
-    at = now_iso()
     with ledger:
-        run_id = ledger.start_run("import", at)
-        intakes = []
-        refused = 0
-        for path, data, r in results:
-            code = unit or names.get(str(r.identity.get("unit.name") or ""))
-            yr = year or r.identity.get("year")
-            why = ("无法读取，未存入台账" if r.outcome == "failed" else
-                   "请用 --unit 指定名单中的单位代码（未能从标题识别单位）" if code not in codes
-                   else "请用 --year 指定年度（未能从标题识别年度）" if not isinstance(yr, int)
-                   else None)
-            if why is not None:
-                err_console.print(f"[red]错误：[/red]{path}：{why}")
-                refused += 1
-                continue
-            sha, rel = store.put(ws.store_dir, data, hashlib.sha256(data).hexdigest())
-            identity = {**json_values(r.identity),
-                        "unit.code": code, "year": yr}
-            findings = [f.to_dict() for f in r.findings]
-            verdict = Verdict(
-                "invalid" if blocking(r.findings) else "valid", None, code, yr, form_id,
-                None, None, {"identity": identity,
-                             "values": json_values(r.values)},
-                findings, sum(f.severity.rank >= Severity.ERROR.rank for f in r.findings),
-                sum(f.severity == Severity.WARNING for f in r.findings), 0, ENGINE)
-            intakes.append(Intake(str(path), path.name, sha, len(data), rel, "published",
-                                  verdict))
-        outcomes = ledger.add_intakes(intakes, run_id, at)
-        ledger.finish_run(run_id, now_iso(), {"files": len(intakes)})
-    stored = sum(o == "stored" for o, _ in outcomes)
+        kept = keep_published(ws, ledger, units, results, unit=unit, year=year,
+                              form_id=form_id)
+    for path, why in kept.refused:
+        err_console.print(f"[red]错误：[/red]{path}：{why}")
     (err_console if quiet else console).print(
-        f"已存入台账 {stored} 份（重复 {len(outcomes) - stored} 份）。")
-    return refused
-
+        f"已存入台账 {kept.stored} 份（重复 {kept.duplicates} 份）。")
+    return len(kept.refused)
