@@ -1,10 +1,13 @@
-"""Small file-system helpers: atomic writes, so a crash never leaves half a file."""
+"""Small file-system helpers: atomic writes, so a crash never leaves half a file; bounded
+reads of regular files only; a full disk told apart from other failures."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -59,3 +62,68 @@ def storable(text: str) -> str:
             return raw.decode("gb18030")
         except UnicodeDecodeError:
             return raw.decode("utf-8", "replace")
+
+
+class NotRegularFile(OSError):
+    """The path is a pipe, a device, a socket or a folder: never read (a FIFO would block
+    forever, /dev/zero never ends)."""
+
+
+class FileTooLarge(OSError):
+    """The file is over the size limit: refused from its size alone, without being read."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(errno.EFBIG, "file too large")
+        self.size = size
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(
+    os, "O_NONBLOCK", 0)  # opening a FIFO without a writer must not block
+
+
+def read_regular(path: Path | str, limit: int, *, nofollow: bool = False) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. The size is taken from the
+    opened file (fstat) before any byte is read; a file that grows while being read is
+    refused too, so never more than `limit` + 1 bytes are read. `nofollow`: a symbolic link
+    is refused rather than followed."""
+    flags = _READ_FLAGS | (getattr(os, "O_NOFOLLOW", 0) if nofollow else 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, kind_of(st.st_mode), str(path))
+        if st.st_size > limit:
+            raise FileTooLarge(st.st_size)
+        with open(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise FileTooLarge(len(data))
+        return data
+    finally:
+        os.close(fd)
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in the clerk's words."""
+    if stat.S_ISFIFO(mode):
+        return "命名管道（FIFO），不是普通文件"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "设备文件，不是普通文件"
+    if stat.S_ISSOCK(mode):
+        return "套接字，不是普通文件"
+    if stat.S_ISDIR(mode):
+        return "这是一个文件夹，不是文件"
+    return "不是普通文件"
+
+
+_SQLITE_FULL = 13
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def disk_full(exc: BaseException) -> bool:
+    """A write failed because the disk (or the user's quota) is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    # sqlite3 errors (not imported here: most commands never open a ledger)
+    return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or \
+        "database or disk is full" in str(exc)

@@ -9,6 +9,7 @@ and a killed process leaves the ledger as of its last committed batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,7 @@ from nianbao.collect.roster import Unit
 from nianbao.findings import json_safe
 from nianbao.fsutil import storable
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     source_path TEXT NOT NULL,
     received_at TEXT NOT NULL,
     run_id      INTEGER REFERENCES runs(id),
-    stored      TEXT NOT NULL
+    stored      TEXT NOT NULL,
+    saved_at    TEXT
 );
 CREATE TABLE IF NOT EXISTS validations (
     id            INTEGER PRIMARY KEY,
@@ -83,6 +85,7 @@ CREATE TABLE IF NOT EXISTS sightings (
     submission_id INTEGER REFERENCES submissions(id),
     seen_at       TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS sightings_by_path ON sightings (path, sha256);
 CREATE TABLE IF NOT EXISTS extracts (
     submission_id INTEGER PRIMARY KEY REFERENCES submissions(id),
     key           TEXT NOT NULL,
@@ -169,6 +172,8 @@ class Intake:
     verdict: Verdict | None = None     # None: a duplicate found before judging
     outputs: dict[str, str] = field(default_factory=dict)  # feedback/receipt paths
     extract: tuple[str, bytes] | None = None  # what reading found (collect/extract.py)
+    saved_at: str | None = None        # when the file says it was last saved (conflicts.py)
+    staged: str = ""                   # folder of the outputs until collect puts them in place
 
 
 @dataclass
@@ -185,6 +190,8 @@ class Row:
     stored: str
     validation_id: int
     verdict: Verdict
+    run_id: int | None = None
+    saved_at: str | None = None
 
 
 class Ledger:
@@ -197,11 +204,23 @@ class Ledger:
         self.db.execute("PRAGMA synchronous = FULL")
         self.db.execute("PRAGMA foreign_keys = ON")
         with self.transaction():
+            self._migrate()
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                             (SCHEMA_VERSION,))
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                            (SCHEMA_VERSION,))
+
+    def _migrate(self) -> None:
+        """A ledger of schema 1 gains submissions.saved_at (NULL for what it holds)."""
+        try:
+            self.db.execute("SELECT saved_at FROM submissions WHERE 0 = 1")
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return  # a new ledger: the schema makes the table
+            self.db.execute("ALTER TABLE submissions ADD COLUMN saved_at TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -240,6 +259,25 @@ class Ledger:
             self.db.execute("UPDATE runs SET finished_at = ?, detail = ? WHERE id = ?",
                             (at, _dump(detail), run_id))
 
+    def unfinished_runs(self) -> list[dict[str, Any]]:
+        """Runs started and never finished: running now, or killed."""
+        return [{"id": r["id"], "kind": r["kind"], "started_at": r["started_at"],
+                 "detail": json.loads(r["detail"] or "{}")} for r in self.db.execute(
+            "SELECT id, kind, started_at, detail FROM runs WHERE finished_at IS NULL"
+            " ORDER BY id")]
+
+    def close_run(self, run_id: int, at: str, detail: dict[str, Any]) -> dict[str, int]:
+        """Finish a run that was killed, with what it had recorded (outcome -> files);
+        a run that finished meanwhile is left as it is."""
+        with self.transaction():
+            counts = {r[0]: r[1] for r in self.db.execute(
+                "SELECT outcome, count(*) FROM sightings WHERE run_id = ? GROUP BY outcome",
+                (run_id,))}
+            self.db.execute("UPDATE runs SET finished_at = ?, detail = ? WHERE id = ?"
+                            " AND finished_at IS NULL",
+                            (at, _dump({**detail, "recorded": counts}), run_id))
+        return counts
+
     # -- submissions -------------------------------------------------------------------
     def known_hashes(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT sha256 FROM submissions")}
@@ -262,9 +300,9 @@ class Ledger:
                     continue
                 cur = self.db.execute(
                     "INSERT INTO submissions (sha256, size, kind, file_name, source_path,"
-                    " received_at, run_id, stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " received_at, run_id, stored, saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (it.sha256, it.size, it.kind, storable(it.file_name), storable(it.path), at,
-                     run_id, it.stored))
+                     run_id, it.stored, it.saved_at))
                 sid = int(cur.lastrowid or 0)
                 self._validation(sid, run_id, at, it.verdict)
                 if it.extract is not None:
@@ -338,6 +376,7 @@ class Ledger:
                 id=r["id"], sha256=r["sha256"], size=r["size"], kind=r["kind"],
                 file_name=r["file_name"], source_path=r["source_path"],
                 received_at=r["received_at"], stored=r["stored"], validation_id=r["vid"],
+                run_id=r["run_id"], saved_at=r["saved_at"],
                 verdict=Verdict(
                     status=r["status"], reason=r["reason"], unit_code=r["unit_code"],
                     year=r["year"], form_id=r["form_id"], form_version=r["form_version"],
@@ -349,7 +388,7 @@ class Ledger:
         """What an already-stored submission is, and whether a later one from the same unit
         supersedes it (then receiving it again is a replay of an old file)."""
         row = self.db.execute(
-            "SELECT s.id, s.received_at, s.file_name, v.unit_code, v.year, v.status"
+            "SELECT s.id, s.received_at, s.file_name, s.run_id, v.unit_code, v.year, v.status"
             " FROM submissions s JOIN current_validations v ON v.submission_id = s.id"
             " WHERE s.id = ?", (sid,)).fetchone()
         if row is None:
@@ -361,8 +400,15 @@ class Ledger:
         newer = latest[0] is not None and latest[0] > sid and row["unit_code"] is not None
         return {"submission": sid, "received_at": row["received_at"], "file": row["file_name"],
                 "unit": row["unit_code"], "status": row["status"], "replay": newer,
+                "run": row["run_id"],
                 "latest": latest[0] if newer else None,
                 "latest_received_at": latest[1] if newer else None}
+
+    def seen_at(self, path: str, sha256: str) -> int:
+        """How many times these bytes were handed over at this path (this one included)."""
+        row = self.db.execute("SELECT count(*) FROM sightings WHERE path = ? AND sha256 = ?",
+                              (storable(path), sha256)).fetchone()
+        return int(row[0])
 
     def units(self) -> list[Unit]:
         from datetime import date
@@ -399,9 +445,20 @@ class _Transaction:
         if not self.outer:
             return
         if exc_type is None:
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()  # a failed COMMIT (disk full) may leave it open
+                raise
         else:
-            self.db.execute("ROLLBACK")
+            self._rollback()
+
+    def _rollback(self) -> None:
+        """Undo what is open. SQLite may have rolled back already (disk full): then there
+        is nothing to do, and the error that caused it is the one to report."""
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
 
 
 def _dump(data: Any) -> str:

@@ -24,7 +24,6 @@ import codecs
 import io
 import itertools
 import re
-import stat
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from nianbao import deflate
 from nianbao.findings import Finding, make
+from nianbao.fsutil import FileTooLarge, NotRegularFile, read_regular
 
 MB = 1024 * 1024
 
@@ -173,14 +173,12 @@ def precheck_file(
     try:
         path = Path(path)
         name = name if name is not None else path.name
-        try:
-            st = path.stat()
-            if not stat.S_ISREG(st.st_mode):
-                return _missing(name, f"{path}（不是普通文件）")
-            if st.st_size > limits.max_file_bytes:
-                return _too_large(name, st.st_size, limits)
-            with path.open("rb") as fh:
-                data = fh.read(limits.max_file_bytes + 1)
+        try:  # regular files only, sized by fstat of the opened file before any read
+            data = read_regular(path, limits.max_file_bytes)
+        except FileTooLarge as exc:
+            return _too_large(name, exc.size, limits)
+        except NotRegularFile as exc:
+            return _missing(name, f"{path}（{exc.strerror}）")
         except FileNotFoundError:
             return _missing(name, f"{path}（文件不存在）")
         except PermissionError:
