@@ -7,6 +7,7 @@ import contextlib
 import errno
 import itertools
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -116,14 +117,24 @@ def kind_of(mode: int) -> str:
     return "不是普通文件"
 
 
-_SQLITE_FULL = 13
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+_NEARLY_FULL = 1024 * 1024
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def disk_full(exc: BaseException) -> bool:
-    """A write failed because the disk (or the user's quota) is full."""
+def disk_full(exc: BaseException, path: Path | str | None = None) -> bool:
+    """A write failed because the disk (or the user's quota) is full. SQLite says so
+    (SQLITE_FULL) when a write to the database fails, but only "disk I/O error" when it
+    cannot grow its shared-memory file: with `path`, such an error on a disk with (almost)
+    no free space left counts as full too."""
     if isinstance(exc, OSError):
         return exc.errno in _FULL_ERRNOS
-    # sqlite3 errors (not imported here: most commands never open a ledger)
-    return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or \
-        "database or disk is full" in str(exc)
+    code = getattr(exc, "sqlite_errorcode", None)  # sqlite3 is not imported here
+    if code == _SQLITE_FULL or "database or disk is full" in str(exc):
+        return True
+    if code is not None and code & 0xFF == _SQLITE_IOERR and path is not None:
+        try:
+            return shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < _NEARLY_FULL
+        except OSError:
+            return False
+    return False

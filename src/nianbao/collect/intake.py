@@ -341,7 +341,7 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
         try:
             _take_in(inbox.files, ctx, ledger, report, jobs, limits, progress)
         except Exception as exc:
-            if disk_full(exc):
+            if disk_full(exc, ws.ledger_path):
                 raise DiskFull(_where(exc, ws), sum(report.outcomes.values())) from exc
             raise
         report.conflicts = batch_conflicts(report.items, ledger)
