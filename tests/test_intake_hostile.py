@@ -371,6 +371,28 @@ with Ledger(ws.ledger_path) as ledger:
 """
 
 
+def group_ends(pgid: int, seconds: float) -> bool:
+    """Every process of the group has ended (exited, perhaps not yet reaped) within
+    `seconds` (Linux: read from /proc)."""
+    import time
+
+    def running() -> list[str]:
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = stat.read_text().rpartition(")")[2].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    out.append(stat.parent.name)
+        return out
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not running():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_a_killed_run_is_closed_by_the_next(wsl, tmp_path: Path) -> None:
     ws, ledger = wsl
     inbox = tmp_path / "inbox"
@@ -383,7 +405,8 @@ def test_a_killed_run_is_closed_by_the_next(wsl, tmp_path: Path) -> None:
                                 stdout=out, stderr=out, cwd=ROOT, start_new_session=True)
         try:
             proc.wait(timeout=120)
-        finally:  # its reading children too: a SIGKILLed parent leaves them behind
+            assert group_ends(proc.pid, 20)  # its reading children notice and end too
+        finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)

@@ -75,7 +75,13 @@ def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
             pass  # a platform without the limit: the deadline still applies
     if initializer:
         initializer(*initargs)
+    parent = os.getppid()
     while True:
+        # a forked child holds its parent's end of the pipe too, so a parent killed outright
+        # never shows as EOF here: the child notices it was left behind and ends
+        while not conn.poll(1.0):
+            if os.getppid() != parent:
+                return
         try:
             task = conn.recv()
         except EOFError:

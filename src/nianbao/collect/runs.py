@@ -3,7 +3,9 @@
 A collect holds an exclusive lock on a file of its own (`.nianbao/runs/<token>.lock`) for
 as long as it runs, and writes the token into its run's detail. The operating system
 drops the lock when the process ends, however it ends (SIGKILL, power cut): an unfinished
-run whose lock can be taken is dead. The next run closes it, saying how many of its files
+run whose lock can be taken is dead. The lock is a POSIX record lock (lockf), which the
+reading children forked by the sandbox do not inherit: a child left behind by a killed
+collect cannot keep its run looking alive. The next run closes it, saying how many of its files
 were already recorded (a killed run keeps every batch it committed). Where file locks are
 not available (not POSIX) no run is closed automatically.
 """
@@ -25,6 +27,7 @@ except ImportError:  # Windows: runs stay as they are
     fcntl = None  # type: ignore[assignment]
 
 RUNS_DIR = Path(".nianbao") / "runs"
+_HELD: set[str] = set()  # tokens this process holds (record locks never conflict within it)
 
 
 @contextlib.contextmanager
@@ -37,11 +40,13 @@ def run_lock(root: Path) -> Iterator[str]:
     folder.mkdir(parents=True, exist_ok=True)
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
     path = folder / f"{token}.lock"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _HELD.add(token)
         yield token
     finally:
+        _HELD.discard(token)
         with contextlib.suppress(OSError):
             path.unlink()
         os.close(fd)
@@ -49,16 +54,16 @@ def run_lock(root: Path) -> Iterator[str]:
 
 def alive(root: Path, token: str) -> bool:
     """The run holding this token's lock is still going."""
-    if fcntl is None:
+    if fcntl is None or token in _HELD:
         return True
     path = root / RUNS_DIR / f"{token}.lock"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return False  # its run ended (finished, or closed by another run)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # EAGAIN or EACCES: held by the running process
         return True
     finally:
         os.close(fd)
