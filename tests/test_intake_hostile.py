@@ -235,6 +235,13 @@ def test_two_files_from_one_unit_in_one_batch(wsl, tmp_path: Path) -> None:
     assert unit.conflict is not None and "a_发改局-终稿.xlsx" in unit.why
     assert status.totals["conflicts"] == 1
     assert len(list(ledger.rows(unit_code="330599-002"))) == 2  # both kept
+    # merge and export take the same one
+    from nianbao.merge.export import records
+    from nianbao.merge.totals import counting_rows
+
+    (rec,) = [r for r in records(ledger, LAYOUT.form, 2022) if r.unit_code == "330599-002"]
+    assert rec.values["t2.licensing"] == 121
+    assert counting_rows(ledger, 2022)["330599-002"]["valid"].file_name == "a_发改局-终稿.xlsx"
     # a later run's file counts over both, whatever its save time
     put(tmp_path / "later", "发改局-再改.xlsx", saved(issue(ws, "330599-002", complete_values(
         t2__licensing=122)), "2022-12-01T00:00:00Z"))

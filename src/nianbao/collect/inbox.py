@@ -105,8 +105,9 @@ def _walk_folder(top: str, base: str, own: Own, inbox: Inbox) -> None:
         at_root = own.root and os.path.realpath(folder) == own.root
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            inbox.files.append(Entry(folder, folder))  # the reader says why it is unreadable
+        except OSError as exc:
+            inbox.skip(folder, f"无法打开此文件夹（{exc.strerror or type(exc).__name__}），"
+                               "其中的文件未读取")
             continue
         subfolders = []
         for e in entries:

@@ -193,12 +193,14 @@ def _init_worker(ctx: Context, known: frozenset[str]) -> None:
 
 
 def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = frozenset(),
-                *, source: str | None = None, outside: str = "") -> Intake:
+                *, source: str | None = None, outside: str = "", stage: bool = False
+                ) -> Intake:
     """Read, store, check and judge one file; write its feedback and receipt. `source`: the
     file to open when it is not `path` (a link's target); `outside`: where a link refused
     for pointing outside its folder points. Only a regular file is read, its size checked
-    (fstat) first: a pipe, a device or a file over the size limit is refused unread. The
-    feedback and receipt are staged: collect puts those of the submission in place, once."""
+    (fstat) first: a pipe, a device or a file over the size limit is refused unread.
+    `stage` (collect's workers): the feedback and receipt are written aside, and collect
+    puts those of the submission in place, once (`place_outputs`)."""
     ctx = ctx or _CTX
     assert ctx is not None
     name, shown = storable(os.path.basename(path)), storable(path)
@@ -219,9 +221,11 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     intake = Intake(shown, name, sha, len(data), rel, verdict=verdict,
                     extract=make_extract(result),
                     saved_at=saved_time(data) if result.status != UNUSABLE else None)
-    if ctx.feedback_dir:
+    if ctx.feedback_dir and stage:
         intake.staged = str(Path(ctx.feedback_dir) / STAGING / f"{os.getpid()}-{next(_STAGED)}")
         intake.outputs = _write_outputs(result, verdict, ctx, Path(intake.staged))
+    elif ctx.feedback_dir:
+        intake.outputs = _write_outputs(result, verdict, ctx, Path(ctx.feedback_dir))
     return intake
 
 
@@ -434,4 +438,5 @@ def _run(files: list[Entry], ctx: Context, known: frozenset[str], jobs: int,
 
 
 def _intake_in_worker(entry: Entry) -> Intake:
-    return intake_path(entry.path, None, _KNOWN, source=entry.source, outside=entry.outside)
+    return intake_path(entry.path, None, _KNOWN, source=entry.source, outside=entry.outside,
+                       stage=True)
