@@ -48,8 +48,8 @@ def saved_time(data: bytes) -> str | None:
 
 
 def order_key(row: Row) -> tuple[int, str, int]:
-    """Later counts: by run, within a run by save time (none = earliest), then received
-    (the order of Ledger.rows, which merge and export follow)."""
+    """Later counts: by run, within a run by save time (none = earliest), then received.
+    Status, merge and export sort a unit's submissions by it."""
     return (row.run_id or 0, row.saved_at or "", row.id)
 
 

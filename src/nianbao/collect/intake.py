@@ -8,6 +8,7 @@ and judge; only this process writes the ledger, in batches.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -415,6 +416,9 @@ def _take_in(files: list[Entry], ctx: Context, ledger: Ledger, report: CollectRe
         if progress:
             progress(1)
     flush()
+    if feedback_dir is not None:  # the staging folder, unless another collect still uses it
+        with contextlib.suppress(OSError):
+            os.rmdir(feedback_dir / STAGING)
 
 
 def _run(files: list[Entry], ctx: Context, known: frozenset[str], jobs: int,

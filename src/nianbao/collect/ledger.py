@@ -357,9 +357,8 @@ class Ledger:
     # -- reading -----------------------------------------------------------------------
     def rows(self, *, unit_code: str | None = None, year: int | None = None,
              status: str | None = None) -> Iterator[Row]:
-        """Submissions with their current verdict, in the order they count (the later
-        counts): by run, within a run by the file's own save time, then as received
-        (collect/conflicts.py). Without two files of a unit in one run: oldest first."""
+        """Submissions with their current verdict, oldest first (which of a unit's counts:
+        collect/conflicts.py `order_key`)."""
         sql = ("SELECT s.*, v.id AS vid, v.status, v.reason, v.unit_code, v.year, v.form_id,"
                " v.form_version, v.signature, v.record, v.findings, v.errors, v.warnings,"
                " v.explained, v.engine FROM submissions s JOIN current_validations v"
@@ -372,7 +371,7 @@ class Ledger:
                 args.append(value)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY COALESCE(s.run_id, 0), COALESCE(s.saved_at, ''), s.id"
+        sql += " ORDER BY s.id"
         for r in self.db.execute(sql, args):
             yield Row(
                 id=r["id"], sha256=r["sha256"], size=r["size"], kind=r["kind"],
