@@ -130,6 +130,29 @@ def test_a_child_that_dies_hands_its_note_to_on_failure() -> None:
     assert (failures[0].kind, failures[0].note) == ("died", ("kept", 7))
 
 
+def test_a_file_that_kills_its_reader_is_kept_without_the_parent_reading_it(
+        wsl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reading child dies after keeping the bytes (forked children inherit the patched
+    reader); the parent records the file from the child's note, and never opens it."""
+    from nianbao.collect import intake
+
+    ws, ledger = wsl
+    data = issue(ws, "330599-002")
+    path = put(tmp_path / "inbox", "致命.xlsx", data)
+    monkeypatch.setattr(intake, "check_bytes", lambda *a, **k: os._exit(9))
+    opened: list[str] = []
+    real = intake.read_regular
+    monkeypatch.setattr(intake, "read_regular",
+                        lambda p, *a, **k: opened.append(os.getpid()) or real(p, *a, **k))
+    report = collect(ws, ledger, [path], received_at=RECEIVED)
+    (item,) = report.items
+    assert (item["outcome"], item["reason"]) == ("rejected", "FILE_TIMEOUT")
+    (row,) = ledger.rows()
+    assert (row.sha256, (ws.store_dir / row.stored).read_bytes()) == (sha(data), data)
+    assert "读取进程异常退出" in row.verdict.findings[0]["message"]
+    assert os.getpid() not in opened  # read in the child only
+
+
 # -- 2. the workspace collected into itself; an issued template never filled ------------------
 
 def test_collecting_the_workspace_itself(wsl, tmp_path: Path) -> None:
