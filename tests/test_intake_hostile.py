@@ -21,7 +21,7 @@ import pytest
 
 from nianbao.check import check_file
 from nianbao.collect.distribute import distribute
-from nianbao.collect.intake import STAGING, collect
+from nianbao.collect.intake import collect
 from nianbao.collect.ledger import Ledger
 from nianbao.collect.roster import load_roster
 from nianbao.collect.status import unit_status
@@ -357,7 +357,7 @@ def test_duplicate_in_one_batch_keeps_the_submissions_receipt(wsl, tmp_path: Pat
     with zipfile.ZipFile(feedbacks[0]) as z:
         text = "".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml"))
     assert "文件：a.xlsx" in text and "文件：b.xlsx" not in text
-    assert not any((ws.feedback_dir / STAGING).rglob("*.*"))  # nothing left staged
+    assert not [p for p in ws.feedback_dir.rglob("*") if p.name.startswith(".")]  # no temporary
 
 
 # -- 10. a plain re-collect of the same inbox ---------------------------------------------------

@@ -10,11 +10,28 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _TEMPS = itertools.count()
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(
     os, "O_CLOEXEC", 0)
+
+
+_DEFERRED: list[list[tuple[str, str]]] = []  # open deferred_renames blocks, innermost last
+
+
+@contextlib.contextmanager
+def deferred_renames() -> Iterator[list[tuple[str, str]]]:
+    """Inside the block, atomic_write leaves each file under its temporary name and lists
+    (temporary, final) instead of renaming: the caller puts them in place later, or
+    deletes them (collect: only the outputs of the file that became the submission)."""
+    pending: list[tuple[str, str]] = []
+    _DEFERRED.append(pending)
+    try:
+        yield pending
+    finally:
+        _DEFERRED.remove(pending)
 
 
 def atomic_write(path: Path | str, data: bytes, fsync: bool = True) -> None:
@@ -39,6 +56,9 @@ def atomic_write(path: Path | str, data: bytes, fsync: bool = True) -> None:
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
+        if _DEFERRED:
+            _DEFERRED[-1].append((tmp, os.fspath(path)))
+            return
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

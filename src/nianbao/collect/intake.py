@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import os
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +29,7 @@ from nianbao.collect.runs import close_interrupted, run_lock
 from nianbao.collect.signing import key_id, verify
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import Finding, Severity, blocking, make
-from nianbao.fsutil import disk_full, read_regular, storable
+from nianbao.fsutil import deferred_renames, disk_full, read_regular, storable
 from nianbao.read.normalise import json_values
 from nianbao.read.precheck import Limits as SizeLimits
 from nianbao.read.submission import IDENTITY_FIELDS
@@ -200,8 +198,8 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     file to open when it is not `path` (a link's target); `outside`: where a link refused
     for pointing outside its folder points. Only a regular file is read, its size checked
     (fstat) first: a pipe, a device or a file over the size limit is refused unread.
-    `stage` (collect's workers): the feedback and receipt are written aside, and collect
-    puts those of the submission in place, once (`place_outputs`)."""
+    `stage` (collect's workers): the feedback and receipt are left under temporary names,
+    and collect puts those of the submission in place, once (`place_outputs`)."""
     ctx = ctx or _CTX
     assert ctx is not None
     name, shown = storable(os.path.basename(path)), storable(path)
@@ -222,42 +220,33 @@ def intake_path(path: str, ctx: Context | None = None, known: frozenset[str] = f
     intake = Intake(shown, name, sha, len(data), rel, verdict=verdict,
                     extract=make_extract(result),
                     saved_at=saved_time(data) if result.status != UNUSABLE else None)
-    if ctx.feedback_dir and stage:
-        intake.staged = str(Path(ctx.feedback_dir) / STAGING / f"{os.getpid()}-{next(_STAGED)}")
-        intake.outputs = _write_outputs(result, verdict, ctx, Path(intake.staged))
-    elif ctx.feedback_dir:
-        intake.outputs = _write_outputs(result, verdict, ctx, Path(ctx.feedback_dir))
+    if ctx.feedback_dir:
+        from nianbao.collect.feedback import write_outputs
+
+        with deferred_renames() if stage else contextlib.nullcontext() as pending:
+            try:
+                intake.outputs = write_outputs(result, verdict, ctx, Path(ctx.feedback_dir))
+            except BaseException:  # failed half-way: nothing is left behind
+                intake.staged = pending or []
+                drop_outputs(intake)
+                raise
+        intake.staged = pending or []
     return intake
 
 
-STAGING = ".incoming"  # under feedback/: outputs written by workers, not yet in place
-_STAGED = itertools.count()
-
-
-def _write_outputs(result: CheckResult, verdict: Verdict, ctx: Context, folder: Path
-                   ) -> dict[str, str]:
-    from nianbao.collect.feedback import write_outputs
-
-    return write_outputs(result, verdict, ctx, folder)
-
-
-def place_outputs(it: Intake, feedback_dir: Path) -> dict[str, str]:
-    """Move a new submission's staged feedback and receipt into place (their paths)."""
-    out = {}
-    for key, staged in it.outputs.items():
-        final = feedback_dir / Path(staged).relative_to(it.staged)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged, final)
-        out[key] = str(final)
-    shutil.rmtree(it.staged, ignore_errors=True)
-    return out
+def place_outputs(it: Intake) -> None:
+    """Put a new submission's feedback and receipt in place (under their final names)."""
+    for tmp, final in it.staged:
+        os.replace(tmp, final)
+    it.staged = []
 
 
 def drop_outputs(it: Intake) -> None:
-    """A duplicate's staged outputs: the submission it repeats has its own."""
-    if it.staged:
-        shutil.rmtree(it.staged, ignore_errors=True)
-    it.outputs = {}
+    """A duplicate's outputs, never put in place: the submission it repeats has its own."""
+    for tmp, _ in it.staged:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    it.staged, it.outputs = [], {}
 
 
 def failure_finding(file: str, why: Failure) -> Finding:
@@ -368,7 +357,6 @@ def _take_in(files: list[Entry], ctx: Context, ledger: Ledger, report: CollectRe
     at, run_id = ctx.received_at, report.run_id
     known = frozenset(ledger.known_hashes())
     interrupted = {r["run"]: r["files"] for r in report.interrupted}
-    feedback_dir = Path(ctx.feedback_dir) if ctx.feedback_dir else None
     batch: list[Intake] = []
 
     def flush() -> None:
@@ -380,8 +368,7 @@ def _take_in(files: list[Entry], ctx: Context, ledger: Ledger, report: CollectRe
                 drop_outputs(it)
             else:
                 owners.add(it.sha256)
-                if feedback_dir is not None and it.staged:
-                    it.outputs = place_outputs(it, feedback_dir)
+                place_outputs(it)
         os.sync()  # the batch's blobs, feedback and receipts reach the disk before the ledger
         for it, (outcome, sid) in zip(batch, ledger.add_intakes(batch, run_id, at), strict=True):
             report.outcomes[outcome] += 1
@@ -416,9 +403,6 @@ def _take_in(files: list[Entry], ctx: Context, ledger: Ledger, report: CollectRe
         if progress:
             progress(1)
     flush()
-    if feedback_dir is not None:  # the staging folder, unless another collect still uses it
-        with contextlib.suppress(OSError):
-            os.rmdir(feedback_dir / STAGING)
 
 
 def _run(files: list[Entry], ctx: Context, known: frozenset[str], jobs: int,

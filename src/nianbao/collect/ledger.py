@@ -173,7 +173,8 @@ class Intake:
     outputs: dict[str, str] = field(default_factory=dict)  # feedback/receipt paths
     extract: tuple[str, bytes] | None = None  # what reading found (collect/extract.py)
     saved_at: str | None = None        # when the file says it was last saved (conflicts.py)
-    staged: str = ""                   # folder of the outputs until collect puts them in place
+    staged: list[tuple[str, str]] = field(default_factory=list)  # outputs not yet in place:
+    #                                  (temporary, final); collect renames the submission's
 
 
 @dataclass
