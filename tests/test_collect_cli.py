@@ -193,7 +193,9 @@ def test_collect_json_schema(ws_dir: Path, tmp_path: Path) -> None:
     put(inbox / "sub", "a-副本.xlsx", valid.read_bytes())
     code, report = collect_json(ws_dir, inbox)
     assert code == 2
-    assert set(report) == {"run", "files", "outcomes", "statuses", "items"}
+    assert set(report) == {"run", "files", "outcomes", "statuses", "items", "skipped",
+                           "conflicts", "interrupted"}
+    assert (report["skipped"], report["conflicts"], report["interrupted"]) == ([], [], [])
     assert (report["run"], report["files"]) == (1, 4)
     assert report["outcomes"] == {"stored": 2, "rejected": 1, "duplicate": 1}
     assert report["statuses"] == {"valid": 1, "invalid": 1, "rejected": 1}
@@ -202,7 +204,8 @@ def test_collect_json_schema(ws_dir: Path, tmp_path: Path) -> None:
     assert set(items["a.xlsx"]) == ITEM_KEYS | {"receipt"}
     assert set(items["b.xlsx"]) == ITEM_KEYS | {"receipt", "feedback"}
     assert set(items["c.xlsx"]) == ITEM_KEYS | {"receipt"}
-    assert set(items["a-副本.xlsx"]) == ITEM_KEYS | {"receipt", "finding"}
+    # a copy in the same batch: the receipt is the stored submission's, not the copy's
+    assert set(items["a-副本.xlsx"]) == ITEM_KEYS | {"finding"}
     assert {n: (it["outcome"], it["status"], it["unit"], it["reason"], it["errors"],
                 it["submission"]) for n, it in items.items()} == {
         "a.xlsx": ("stored", "valid", "330599-002", None, 0, 1),

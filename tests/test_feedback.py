@@ -135,7 +135,9 @@ def test_feedback_is_signed_for_the_same_unit(wrong) -> None:
     assert [cover[a].value for a in ("B4", "B5", "B6")] == ["青溪区教育局", "330599-003", 2022]
     assert all(cover[a].protection.locked for a in ("B4", "B5", "B6"))
     # sent back unchanged, it is judged as the original was
-    report = collect(ws, ledger, [Path(item["feedback"])], received_at="2023-01-16T10:00:00+08:00")
+    # (from the unit's mail: the workspace's own feedback folder is never collected)
+    back = put(ws.root / "inbox", "教育局-反馈表.xlsx", Path(item["feedback"]).read_bytes())
+    report = collect(ws, ledger, [back], received_at="2023-01-16T10:00:00+08:00")
     assert (report.outcomes, report.statuses) == ({"stored": 1}, {"invalid": 1})
     (orig, again) = ledger.rows()
     assert again.verdict.unit_code == "330599-003" and again.verdict.signature == "ok"

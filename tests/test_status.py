@@ -94,7 +94,8 @@ def unit(code: str, state: str, timeliness: str, *, submissions: int = 0,
             "contact": CONTACTS[code], "deadline": deadline, "state": state,
             "timeliness": timeliness, "submissions": submissions, "first_received_at": first,
             "counting": count, "errors": errors, "warnings": warnings,
-            "unexplained": unexplained, "why": why, "newer_invalid": newer_invalid}
+            "unexplained": unexplained, "why": why, "newer_invalid": newer_invalid,
+            "conflict": None}
 
 
 def expected_january(sent: dict[str, bytes]) -> dict:
@@ -124,7 +125,8 @@ def expected_january(sent: dict[str, bytes]) -> dict:
         "year": 2022, "as_of": "2023-01-31T00:00:00+08:00",
         "totals": {"units": 9, "valid": 5, "invalid": 1, "rejected": 1, "missing": 2,
                    "on_time": 4, "late": 2, "pending": 0, "overdue": 3,
-                   "valid_with_unexplained_warnings": 1, "unattributed_files": 1},
+                   "valid_with_unexplained_warnings": 1, "unattributed_files": 1,
+                   "conflicts": 0},
         "units": units,
         "chase": chase,
         "unattributed": [{"submission": 6, "file": "年报.xlsx", "received_at": JAN10,

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from nianbao.findings import Finding, blocking, make
-from nianbao.fsutil import storable
+from nianbao.fsutil import FileTooLarge, NotRegularFile, read_regular, storable
 from nianbao.read.cache import ReadCache
 from nianbao.read.fast_reader import read_auto
 from nianbao.read.normalise import json_values
 from nianbao.read.openpyxl_reader import TooManyCells
-from nianbao.read.precheck import Limits, precheck_bytes
+from nianbao.read.precheck import Limits, precheck_bytes, too_large
 from nianbao.read.reader import Reader
 from nianbao.read.submission import FormLookup, Submission, read_submission
 from nianbao.spec.load import SpecError, load_form, spec_path
@@ -125,13 +125,21 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
 def check_file(path: Path, **kwargs: Any) -> CheckResult:
     """Check one file on disk; a missing or unreadable path is a finding, not an error."""
     name = storable(str(path))
-    try:
-        data = path.read_bytes()
+    try:  # a pipe or a device is never read; a file over the limit is refused unread
+        data = read_regular(path, (kwargs.get("limits") or Limits()).max_file_bytes)
     except OSError as exc:
-        result = CheckResult(name, "", 0)
-        result.findings.append(make("FILE_MISSING", file=name, detail=os_reason(exc)))
+        result = CheckResult(name, "", getattr(exc, "size", 0))
+        result.findings.append(read_failure(exc, name, kwargs.get("limits")))
         return result
     return check_bytes(data, name, **kwargs)
+
+
+def read_failure(exc: OSError, name: str, limits: Limits | None = None) -> Finding:
+    """Why a path was not read: too large (refused from its size), or not there, not a
+    regular file, not readable."""
+    if isinstance(exc, FileTooLarge):
+        return too_large(name, exc.size, limits or Limits()).findings[0]
+    return make("FILE_MISSING", file=name, detail=os_reason(exc))
 
 
 def check_files(paths: Iterable[Path], **kwargs: Any) -> Iterator[CheckResult]:
@@ -155,6 +163,8 @@ def os_reason(exc: OSError) -> str:
         return "这是一个文件夹，不是文件"
     if isinstance(exc, PermissionError):
         return "没有读取权限"
+    if isinstance(exc, NotRegularFile):
+        return exc.strerror or "不是普通文件"
     return _brief(exc)
 
 

@@ -213,6 +213,22 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         "这是 {received_at} 收到的第 {submission} 号提交的旧文件再次报送；该单位已于 "
         "{latest_received_at} 报送了更新的第 {latest} 号提交，仍以最新的为准，旧文件不重复入账",
     ),
+    # --- what collect was given (issue 15: links, blank templates, files seen before) ---
+    "FILE_LINK_OUTSIDE": (
+        Severity.FATAL,
+        "这是一个快捷方式（符号链接），指向所给文件夹以外的「{target}」，为安全起见未读取；"
+        "请把文件本身放入文件夹后重新回收",
+    ),
+    "TEMPLATE_BLANK": (
+        Severity.ERROR,
+        "这是本办下发给「{unit}」的模板，尚未填写（所有填报单元格均为空，与下发时相同），"
+        "不作为报送文件受理；请填写后重新报送",
+    ),
+    "ALREADY_RECEIVED": (
+        Severity.INFO,
+        "已收过：同一位置、内容相同的文件已于 {received_at} 收到（第 {submission} 号提交），"
+        "不重复入账",
+    ),
     # --- values typed by the filler (R8 and reading) ---
     "VALUE_BLANK": (
         Severity.WARNING,
@@ -380,7 +396,9 @@ TITLES: dict[str, str] = {
     "UNIT_NOT_LINKED": "不是本单位的文件", "RETURNED_BY_OFFICE": "收集单位退回",
     "ACCEPTED_BY_OFFICE": "收集单位审核接受",
     "YEAR_MISMATCH": "报告年度不符", "DUPLICATE_FILE": "重复报送（同一文件）",
-    "REPLAYED_FILE": "旧文件重发", "VALUE_BLANK": "未填写",
+    "REPLAYED_FILE": "旧文件重发", "FILE_LINK_OUTSIDE": "链接指向文件夹以外",
+    "TEMPLATE_BLANK": "未填写的下发模板", "ALREADY_RECEIVED": "已收过",
+    "VALUE_BLANK": "未填写",
     "VALUE_NORMALISED": "已按数字读取（请确认）", "VALUE_NOT_APPLICABLE": "不适用",
     "VALUE_NA_NOT_ALLOWED": "此处不能填不适用", "VALUE_TEXT": "不是数字",
     "VALUE_NEGATIVE": "负数", "VALUE_FRACTION": "件数不是整数", "VALUE_TOO_LARGE": "数值过大",

@@ -11,6 +11,7 @@ failure)` and the batch goes on. Results come back in input order.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import multiprocessing as mp
 import os
@@ -42,6 +43,7 @@ class Failure:
 
     kind: str  # timeout | died | memory | error
     detail: str
+    note: Any = None  # what the item's call said with note() before it failed
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,33 @@ class Limits:
     timeout: float = DEFAULT_TIMEOUT
 
 
+_NOTE: list[Any] = [None, 0]  # in a child: its connection and the index of the item in hand
+
+
+def note(value: Any) -> None:
+    """Called by the mapped function inside a child: tell the parent something about the
+    item in hand at once (where its bytes were kept), so that if the child then dies or
+    overruns, `on_failure` gets it as `Failure.note`. Outside a child: nothing."""
+    conn, index = _NOTE
+    if conn is not None:
+        conn.send(("note", index, value))
+
+
 def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
            initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    _NOTE[0] = conn
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when children stop
     if limits.memory:
         _limit_memory(limits.memory)
     if initializer:
         initializer(*initargs)
+    parent = os.getppid()
     while True:
+        # a forked child holds its parent's end of the pipe too, so a parent killed outright
+        # never shows as EOF here: the child notices it was left behind and ends
+        while not conn.poll(1.0):
+            if os.getppid() != parent:
+                return
         try:
             task = conn.recv()
         except EOFError:
@@ -66,6 +87,7 @@ def _child(conn: Connection, func: Callable[[Any], Any], limits: Limits,
             return
         results = []
         for index, item in task:  # a chunk: one round trip for several items
+            _NOTE[1] = index
             try:
                 results.append((index, True, func(item)))
             except MemoryError:
@@ -137,6 +159,7 @@ class _Worker:
         child_conn.close()
         self.tasks: deque[list[tuple[int, Any]]] = deque()
         self.deadline = 0.0
+        self.notes: dict[int, Any] = {}  # item index -> what its call noted
 
     def give(self, task: list[tuple[int, Any]], timeout: float) -> None:
         if not self.tasks:
@@ -211,7 +234,7 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
         running, *waiting = w.tasks
         if len(running) == 1:
             index, item = running[0]
-            done[index] = on_failure(item, why)
+            done[index] = on_failure(item, dataclasses.replace(why, note=w.notes.get(index)))
         else:
             retry.extend(running)
         for task in waiting:
@@ -237,9 +260,14 @@ def sandboxed_map(func: Callable[[Any], Any], items: Iterable[Any], *, jobs: int
                     except (EOFError, OSError):
                         lost(i, w, Failure("died", "读取进程异常退出（可能内存超限）"))
                     else:
+                        if isinstance(results, tuple):  # a note on the item in hand
+                            w.notes[results[1]] = results[2]
+                            continue
                         items_of = dict(w.done(limits.timeout))
                         for index, ok, value in results:
-                            done[index] = value if ok else on_failure(items_of[index], value)
+                            noted = w.notes.pop(index, None)
+                            done[index] = value if ok else on_failure(
+                                items_of[index], dataclasses.replace(value, note=noted))
                 elif time.monotonic() > w.deadline:
                     lost(i, w, Failure("timeout", f"超过 {limits.timeout:g} 秒仍未读完"))
                 else:

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nianbao.cli.app import app, console, err_console, fail, print_json
 from nianbao.cli.usage import check_jobs, check_year, existing_inputs, signable
 from nianbao.collect.distribute import distribute as distribute_units
-from nianbao.collect.intake import CHINA, expand_paths
+from nianbao.collect.inbox import Own, walk
+from nianbao.collect.intake import CHINA, CollectReport, DiskFull
 from nianbao.collect.intake import collect as collect_files
 from nianbao.collect.ledger import Ledger, open_ledger
 from nianbao.collect.ledger_db import LedgerError
@@ -149,10 +151,13 @@ def collect(
     existing_inputs(paths)
     ws, ledger, _ = open_all(workspace)
     at = _iso(received_at) if received_at else None
-    files = list(expand_paths(paths))
-    with ledger, progress_bar(len(files), "回收入账", not as_json) as advance:
-        report = collect_files(ws, ledger, paths, jobs=jobs or default_jobs(), received_at=at,
-                               feedback=not no_feedback, progress=advance)
+    files = walk(paths, Own.of(ws.root, ws.config.roster, ws.ledger_path.name)).files
+    try:
+        with ledger, progress_bar(len(files), "回收入账", not as_json) as advance:
+            report = collect_files(ws, ledger, paths, jobs=jobs or default_jobs(),
+                                   received_at=at, feedback=not no_feedback, progress=advance)
+    except DiskFull as exc:
+        raise fail(str(exc)) from None
     if as_json:
         print_json(report.to_dict())
     else:
@@ -165,7 +170,7 @@ def collect(
         shown = report.items if len(report.items) <= SHOW_ALL else [
             it for it in report.items if it["status"] != "valid"][:SHOW_ALL]
         for it in shown:
-            result = ("旧文件重发" if it["reason"] == "REPLAYED_FILE" else "重复（已收过）") \
+            result = DUPLICATE_WORDS.get(it["reason"], "重复（已收过）") \
                 if it["outcome"] == "duplicate" else words[it["status"]]
             table.add_row(Path(it["path"]).name, result, it["unit"] or "", str(it["errors"]),
                           str(it["warnings"]), title(it["reason"]) if it["reason"] else "")
@@ -176,6 +181,7 @@ def collect(
         o = report.outcomes
         console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
                       f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {ws.feedback_dir}。")
+        _print_accounting(report)
     statuses = report.statuses
     raise typer.Exit(2 if statuses["rejected"] else 1 if statuses["invalid"] else 0)
 
@@ -211,6 +217,11 @@ def status(
     console.print(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
                   f"未受理 {t['rejected']}，未报送 {t['missing']}；逾期报送 {t['late']}，"
                   f"逾期未报 {t['overdue']}。名单外或无法识别的文件 {t['unattributed_files']} 个。")
+    for u in report.units:
+        if u.conflict is not None:
+            console.print(f"[yellow]注意：[/]{escape(u.code)} {escape(u.name)} 同一批报送了 "
+                          f"{len(u.conflict['files'])} 个不同文件，以"
+                          f"「{escape(u.conflict['counting_file'])}」为准（{u.conflict['rule']}）")
     if csv_out:
         console.print(f"催报名单已导出：{csv_out}")
 
@@ -240,6 +251,31 @@ def revalidate(
         removed = "、".join(x["code"] for x in c["removed"]) or "无"
         console.print(f"  #{c['submission']} {c['file']}（{c['unit'] or '未识别'}）："
                       f"{c['status_before']} → {c['status_after']}；新增 {added}；消除 {removed}")
+
+
+DUPLICATE_WORDS = {"REPLAYED_FILE": "旧文件重发", "ALREADY_RECEIVED": "已收过",
+                   "DUPLICATE_FILE": "重复（内容相同）"}
+SHOW_SKIPPED = 30
+
+
+def _print_accounting(report: CollectReport) -> None:
+    """What the table does not show: paths skipped and why, units that sent several
+    different files in this run, runs that had been killed and are now closed."""
+    if report.skipped:
+        console.print(f"未读取的路径 {len(report.skipped)} 个（均已记入本批记录）：")
+        for s in report.skipped[:SHOW_SKIPPED]:
+            console.print(f"  {escape(s['path'])}：{s['reason']}")
+        if len(report.skipped) > SHOW_SKIPPED:
+            console.print(f"  ……其余 {len(report.skipped) - SHOW_SKIPPED} 个请用 --json 查看")
+    for c in report.conflicts:
+        files = "、".join(f"「{escape(f['file'])}」（保存于 {f['saved_at'] or '未记录'}）"
+                         for f in c["files"])
+        console.print(f"[yellow]注意：[/]单位 {escape(c['unit'])} 本批报送了 {len(c['files'])} "
+                      f"个不同文件：{files}；以「{escape(c['counting_file'])}」为准。"
+                      f"{c['rule']}")
+    for r in report.interrupted:
+        console.print(f"上次未完成的第 {r['run']} 批（开始于 {r['started_at']}）已结束："
+                      f"中断前已入账 {r['files']} 个文件，本次再遇到的同一文件标为“已收过”。")
 
 
 def _short(text: str, limit: int = 40) -> str:

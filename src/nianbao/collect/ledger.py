@@ -118,6 +118,9 @@ class Intake:
     verdict: Verdict | EncodedVerdict | None = None  # None: a duplicate found before judging
     outputs: dict[str, str] = field(default_factory=dict)  # feedback/receipt paths
     extract: tuple[str, bytes] | None = None  # what reading found (collect/extract.py)
+    saved_at: str | None = None        # when the file says it was last saved (conflicts.py)
+    staged: list[tuple[str, str]] = field(default_factory=list)  # outputs not yet in place:
+    #                                  (temporary, final); collect renames the submission's
 
 
 @dataclass
@@ -134,6 +137,8 @@ class Row:
     stored: str
     validation_id: int
     verdict: Verdict
+    run_id: int | None = None
+    saved_at: str | None = None
 
 
 class Ledger:
@@ -197,6 +202,25 @@ class Ledger:
             self.db.execute("UPDATE runs SET finished_at = ?, detail = ? WHERE id = ?",
                             (at, _dump(detail), run_id))
 
+    def unfinished_runs(self) -> list[dict[str, Any]]:
+        """Runs started and never finished: running now, or killed."""
+        return [{"id": r["id"], "kind": r["kind"], "started_at": r["started_at"],
+                 "detail": json.loads(r["detail"] or "{}")} for r in self.db.execute(
+            "SELECT id, kind, started_at, detail FROM runs WHERE finished_at IS NULL"
+            " ORDER BY id")]
+
+    def close_run(self, run_id: int, at: str, detail: dict[str, Any]) -> dict[str, int]:
+        """Finish a run that was killed, with what it had recorded (outcome -> files);
+        a run that finished meanwhile is left as it is."""
+        with self.transaction():
+            counts = {r[0]: r[1] for r in self.db.execute(
+                "SELECT outcome, count(*) FROM sightings WHERE run_id = ? GROUP BY outcome",
+                (run_id,))}
+            self.db.execute("UPDATE runs SET finished_at = ?, detail = ? WHERE id = ?"
+                            " AND finished_at IS NULL",
+                            (at, _dump({**detail, "recorded": counts}), run_id))
+        return counts
+
     # -- submissions -------------------------------------------------------------------
     def known_hashes(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT sha256 FROM submissions")}
@@ -216,10 +240,11 @@ class Ledger:
                 if it.verdict is not None:
                     row = self.db.execute(
                         "INSERT INTO submissions (sha256, size, kind, file_name, source_path,"
-                        " received_at, run_id, stored) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                        " received_at, run_id, stored, saved_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                         " ON CONFLICT (sha256) DO NOTHING RETURNING id",
                         (it.sha256, it.size, it.kind, storable(it.file_name), storable(it.path),
-                         at, run_id, it.stored)).fetchone()
+                         at, run_id, it.stored, it.saved_at)).fetchone()
                     sid = int(row[0]) if row else None
                 if sid is None or it.verdict is None:
                     existing = self.submission_id(it.sha256)
@@ -281,7 +306,8 @@ class Ledger:
     # -- reading -----------------------------------------------------------------------
     def rows(self, *, unit_code: str | None = None, year: int | None = None,
              status: str | None = None) -> Iterator[Row]:
-        """Submissions with their current verdict, oldest first."""
+        """Submissions with their current verdict, oldest first (which of a unit's counts:
+        collect/conflicts.py `order_key`)."""
         sql = ("SELECT s.*, v.id AS vid, v.status, v.reason, v.unit_code, v.year, v.form_id,"
                " v.form_version, v.signature, v.record, v.findings, v.errors, v.warnings,"
                " v.explained, v.engine FROM submissions s JOIN current_validations v"
@@ -300,6 +326,7 @@ class Ledger:
                 id=r["id"], sha256=r["sha256"], size=r["size"], kind=r["kind"],
                 file_name=r["file_name"], source_path=r["source_path"],
                 received_at=r["received_at"], stored=r["stored"], validation_id=r["vid"],
+                run_id=r["run_id"], saved_at=r["saved_at"],
                 verdict=Verdict(
                     status=r["status"], reason=r["reason"], unit_code=r["unit_code"],
                     year=r["year"], form_id=r["form_id"], form_version=r["form_version"],
@@ -311,7 +338,7 @@ class Ledger:
         """What an already-stored submission is, and whether a later one from the same unit
         supersedes it (then receiving it again is a replay of an old file)."""
         row = self.db.execute(
-            "SELECT s.id, s.received_at, s.file_name, v.unit_code, v.year, v.status"
+            "SELECT s.id, s.received_at, s.file_name, s.run_id, v.unit_code, v.year, v.status"
             " FROM submissions s JOIN current_validations v ON v.submission_id = s.id"
             " WHERE s.id = ?", (sid,)).fetchone()
         if row is None:
@@ -323,8 +350,15 @@ class Ledger:
         newer = latest[0] is not None and latest[0] > sid and row["unit_code"] is not None
         return {"submission": sid, "received_at": row["received_at"], "file": row["file_name"],
                 "unit": row["unit_code"], "status": row["status"], "replay": newer,
+                "run": row["run_id"],
                 "latest": latest[0] if newer else None,
                 "latest_received_at": latest[1] if newer else None}
+
+    def seen_at(self, path: str, sha256: str) -> int:
+        """How many times these bytes were handed over at this path (this one included)."""
+        row = self.db.execute("SELECT count(*) FROM sightings WHERE path = ? AND sha256 = ?",
+                              (storable(path), sha256)).fetchone()
+        return int(row[0])
 
     def units(self) -> list[Unit]:
         from datetime import date

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from nianbao.collect.ledger_db import POSTGRESQL, Database, LedgerError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # {id}: the row id column; {int8}: a reference to one; {blob}: bytes; {view}: create a view.
 SCHEMA = """
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     source_path TEXT NOT NULL,
     received_at TEXT NOT NULL,
     run_id      {int8} REFERENCES runs(id),
-    stored      TEXT NOT NULL
+    stored      TEXT NOT NULL,
+    saved_at    TEXT
 );
 CREATE TABLE IF NOT EXISTS validations (
     id            {id},
@@ -75,6 +76,7 @@ CREATE TABLE IF NOT EXISTS sightings (
     submission_id {int8} REFERENCES submissions(id),
     seen_at       TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS sightings_by_path ON sightings (path, sha256);
 CREATE TABLE IF NOT EXISTS extracts (
     submission_id {int8} PRIMARY KEY REFERENCES submissions(id),
     key           TEXT NOT NULL,
@@ -96,8 +98,15 @@ _DIALECT = {
                  "blob": "BYTEA", "view": "CREATE OR REPLACE VIEW"},
 }
 
-# version -> the step that brings a ledger from version-1 to it (none yet beyond 1).
-MIGRATIONS: dict[int, Callable[[Database], None]] = {}
+def _to_2(db: Database) -> None:
+    """2: when a file says it was last saved (which of a unit's files counts), and sightings
+    found by path (a file seen again at the same place)."""
+    db.execute("ALTER TABLE submissions ADD COLUMN saved_at TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS sightings_by_path ON sightings (path, sha256)")
+
+
+# version -> the step that brings a ledger from version-1 to it.
+MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _to_2}
 
 # Serialises schema creation between hosts starting at once (PostgreSQL advisory lock key).
 _SCHEMA_LOCK = 0x6E69616E

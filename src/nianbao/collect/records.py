@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nianbao.collect.conflicts import order_key
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.read.normalise import from_json
 from nianbao.spec.model import Form
@@ -29,7 +30,7 @@ def records(ledger: Ledger, form: Form, year: int | None = None) -> list[Record]
     names = {u.code: u.name for u in ledger.units()}
     order = {code: i for i, code in enumerate(names)}
     best: dict[tuple[str, int], Row] = {}
-    for row in ledger.rows(year=year):
+    for row in sorted(ledger.rows(year=year), key=order_key):  # the one that counts last
         v = row.verdict
         if not v.unit_code or v.year is None or v.status == "rejected":
             continue

@@ -16,6 +16,7 @@ from nianbao.collect import store
 from nianbao.collect.extract import extract_key, make_extract, result_from_extract
 from nianbao.collect.intake import Context, _unreadable, failure_finding, judge, now_iso
 from nianbao.collect.ledger import Ledger, Row, Verdict
+from nianbao.collect.runs import run_lock
 from nianbao.collect.workspace import Workspace
 from nianbao.findings import make
 from nianbao.sandbox import Failure, sandboxed_map
@@ -65,6 +66,12 @@ def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1, reread: bool = F
                progress: Callable[[int], None] | None = None) -> RevalidateReport:
     """Judge every stored submission again with the current rules, roster and config;
     `reread` reads every file again even where its kept extract is still valid."""
+    with run_lock(ws.root) as token:  # a killed revalidate is closed by the next collect
+        return _revalidate(ws, ledger, jobs, reread, progress, token)
+
+
+def _revalidate(ws: Workspace, ledger: Ledger, jobs: int, reread: bool,
+                progress: Callable[[int], None] | None, token: str) -> RevalidateReport:
     at = now_iso()
     units = {u.code: u.name for u in ledger.units()}
     rows = {r.id: r for r in ledger.rows() if r.kind == "workbook"}
@@ -74,7 +81,7 @@ def revalidate(ws: Workspace, ledger: Ledger, *, jobs: int = 1, reread: bool = F
     years = {sid: _year_of(r, ws.config.year) for sid, r in rows.items()}
     ctxs = {y: Context.of(ws, units, feedback=False, ledger=ledger, year=y)
             for y in sorted(set(years.values()))}
-    run_id = ledger.start_run("revalidate", at)
+    run_id = ledger.start_run("revalidate", at, {"lock": token})
     report = RevalidateReport(run_id)
     # Reading gives the same for the same bytes while nianbao and the layout are the same:
     # then the rules and the judgement start from the kept extract, not the file.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from nianbao.collect.conflicts import order_key, unit_conflict
 from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.workspace import Config
@@ -46,6 +47,7 @@ class UnitStatus:
     unexplained: int = 0
     why: str = ""
     newer_invalid: bool = False
+    conflict: dict[str, Any] | None = None   # several different files in one run (conflicts.py)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class StatusReport:
         t["valid_with_unexplained_warnings"] = sum(u.state == "valid" and u.unexplained > 0
                                                    for u in self.units)
         t["unattributed_files"] = len(self.unattributed)
+        t["conflicts"] = sum(u.conflict is not None for u in self.units)
         return t
 
     @property
@@ -119,6 +122,7 @@ def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
          rows: list[Row], as_of: datetime) -> UnitStatus:
     s = UnitStatus(code, name, parent, contact, deadline.isoformat() if deadline else None,
                    "missing", "pending", submissions=len(rows))
+    rows = sorted(rows, key=order_key)  # the latest by the rule the clerk sees: last
     # a refused file is not a report: timeliness counts the usable ones, earliest received
     usable = [r for r in rows if r.verdict.status != "rejected"]
     if usable:
@@ -132,7 +136,7 @@ def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
     invalid = [r for r in rows if r.verdict.status == "invalid"]
     if valid:
         s.state, counting = "valid", valid[-1]
-        s.newer_invalid = bool(invalid) and invalid[-1].id > counting.id
+        s.newer_invalid = bool(invalid) and order_key(invalid[-1]) > order_key(counting)
         if s.newer_invalid:
             s.why = "之后又报送的文件有错误，仍以此前通过的文件为准"
     elif invalid:
@@ -144,6 +148,10 @@ def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
     else:
         s.why = "尚未报送"
         return s
+    s.conflict = unit_conflict(rows)
+    if s.conflict is not None and s.conflict["counting"] == counting.id and not s.why:
+        s.why = (f"同一批收到 {len(s.conflict['files'])} 个不同文件，按保存时间以"
+                 f"「{s.conflict['counting_file']}」为准")
     v = counting.verdict
     s.counting = {"submission": counting.id, "file": counting.file_name,
                   "sha256": counting.sha256, "received_at": counting.received_at}

@@ -127,7 +127,7 @@ def _stored_provenance(store_dir: Path, row: Row) -> dict[str, Any] | None:
         pre = precheck_bytes(data, row.file_name, Limits())
         if not pre.ok:
             return None
-        book = read_auto(data, members=pre.inflated, names=pre.members)
+        book = read_auto(data, pre.unpacked)
         meta = read_meta(book) or {}
         return from_meta(meta)
     except ProvenanceError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from nianbao.collect.conflicts import order_key
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.roster import Unit, subtree
 from nianbao.findings import Finding
@@ -71,10 +72,10 @@ LEFT_OUT_WORDS = {"invalid": "报送的文件有错误（未通过审核）", "r
 def counting_rows(ledger: Ledger, year: int) -> dict[str, dict[str, Row]]:
     """Per unit code: its latest valid and latest invalid collected submission for `year`."""
     out: dict[str, dict[str, Row]] = {}
-    for row in ledger.rows(year=year):
+    for row in sorted(ledger.rows(year=year), key=order_key):  # the one that counts last
         v = row.verdict
         if row.kind == "workbook" and v.unit_code and v.status in ("valid", "invalid"):
-            out.setdefault(v.unit_code, {})[v.status] = row  # rows come oldest first
+            out.setdefault(v.unit_code, {})[v.status] = row
     return out
 
 

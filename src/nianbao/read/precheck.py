@@ -24,7 +24,6 @@ import codecs
 import io
 import itertools
 import re
-import stat
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from nianbao import deflate
 from nianbao.findings import Finding, make
+from nianbao.fsutil import FileTooLarge, NotRegularFile, read_regular
 from nianbao.read.cache import ReadCache, default_cache, new_content_id
 from nianbao.read.reader import Unpacked
 
@@ -180,14 +180,12 @@ def precheck_file(
     try:
         path = Path(path)
         name = name if name is not None else path.name
-        try:
-            st = path.stat()
-            if not stat.S_ISREG(st.st_mode):
-                return _missing(name, f"{path}（不是普通文件）")
-            if st.st_size > limits.max_file_bytes:
-                return _too_large(name, st.st_size, limits)
-            with path.open("rb") as fh:
-                data = fh.read(limits.max_file_bytes + 1)
+        try:  # regular files only, sized by fstat of the opened file before any read
+            data = read_regular(path, limits.max_file_bytes)
+        except FileTooLarge as exc:
+            return too_large(name, exc.size, limits)
+        except NotRegularFile as exc:
+            return _missing(name, f"{path}（{exc.strerror}）")
         except FileNotFoundError:
             return _missing(name, f"{path}（文件不存在）")
         except PermissionError:
@@ -211,7 +209,7 @@ def _precheck(data: bytes, name: str, limits: Limits, cache: ReadCache) -> Prech
     if not data:
         return _reject("empty", make("FILE_EMPTY", file=name))
     if len(data) > limits.max_file_bytes:
-        return _too_large(name, len(data), limits)
+        return too_large(name, len(data), limits)
     if data.startswith(_OLE_MAGIC):
         return _ole(data, name)
     if data[:4] in _ZIP_MAGICS:
@@ -725,7 +723,7 @@ def _missing(name: str, detail: str) -> Precheck:
     return _reject("missing", make("FILE_MISSING", file=name, detail=detail))
 
 
-def _too_large(name: str, size: int, limits: Limits) -> Precheck:
+def too_large(name: str, size: int, limits: Limits) -> Precheck:
     return _reject(
         "too-large",
         make("FILE_TOO_LARGE", file=name, size_mb=_mb(size), limit_mb=_mb(limits.max_file_bytes)),
