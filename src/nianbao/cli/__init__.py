@@ -11,6 +11,7 @@ from nianbao.cli import (  # noqa: F401  (importing registers the commands)
     publish_commands,
 )
 from nianbao.cli.app import app, err_console
+from nianbao.untrusted import for_terminal as esc
 
 REASONS = {
     errno.EACCES: "没有权限", errno.EPERM: "没有权限", errno.ENOSPC: "磁盘空间不足",
@@ -26,7 +27,7 @@ def main() -> None:
     except OSError as exc:  # a folder that cannot be written, a disk that is full ...
         where = f" {exc.filename}" if exc.filename else ""
         why = REASONS.get(exc.errno or 0, exc.strerror or str(exc))
-        err_console.print(f"[red]错误：[/red]无法读写{where}：{why}")
+        err_console.print(f"[red]错误：[/red]无法读写{esc(where)}：{esc(why)}")
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("已中断。已入账的文件保留在台账中，再次运行同一命令即可继续。")

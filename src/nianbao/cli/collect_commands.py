@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nianbao.cli.app import app, console, err_console, fail, print_json
+from nianbao.cli.app import app, console, err_console, esc, fail, print_json
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.intake import CHINA, expand_paths
 from nianbao.collect.intake import collect as collect_files
@@ -83,8 +83,8 @@ def init(
     except (WorkspaceError, RosterError, SpecError) as exc:
         raise fail(str(exc)) from None
     Ledger(ws.ledger_path).close()
-    console.print(f"已新建工作区 {folder}：{year} 年度，{office}。"
-                  f"请编辑 {ws.roster_path.name}（报送单位名单）后运行 nianbao distribute。")
+    console.print(f"已新建工作区 {esc(folder)}：{year} 年度，{esc(office)}。"
+                  f"请编辑 {esc(ws.roster_path.name)}（报送单位名单）后运行 nianbao distribute。")
 
 
 @app.command()
@@ -114,7 +114,7 @@ def distribute(
     with progress_bar(len(units), "生成模板") as advance:
         issued = distribute_units(layout, units, ws.config.year, ws.key, ws.config.office,
                                   outbox, password=password, progress=advance)
-    console.print(f"已为 {len(issued)} 个单位生成模板：{outbox}（清单：manifest.csv）")
+    console.print(f"已为 {len(issued)} 个单位生成模板：{esc(outbox)}（清单：manifest.csv）")
 
 
 @app.command()
@@ -148,15 +148,16 @@ def collect(
         for it in shown:
             result = ("旧文件重发" if it["reason"] == "REPLAYED_FILE" else "重复（已收过）") \
                 if it["outcome"] == "duplicate" else words[it["status"]]
-            table.add_row(Path(it["path"]).name, result, it["unit"] or "", str(it["errors"]),
-                          str(it["warnings"]), title(it["reason"]) if it["reason"] else "")
+            table.add_row(esc(Path(it["path"]).name), result, esc(it["unit"] or ""),
+                          str(it["errors"]), str(it["warnings"]),
+                          title(it["reason"]) if it["reason"] else "")
         console.print(table)
         if len(shown) < len(report.items):
             console.print(f"（共 {len(report.items)} 个文件，上表只列出需要处理的前 "
                           f"{len(shown)} 个；全部结果请用 --json 或 nianbao status 查看）")
         o = report.outcomes
         console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
-                      f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {ws.feedback_dir}。")
+                      f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {esc(ws.feedback_dir)}。")
     statuses = report.statuses
     raise typer.Exit(2 if statuses["rejected"] else 1 if statuses["invalid"] else 0)
 
@@ -184,16 +185,17 @@ def status(
         table.add_column(col, overflow="fold")
     colour = {"valid": "green", "invalid": "red", "rejected": "red", "missing": "yellow"}
     for u in report.units:
-        table.add_row(u.code, u.name, f"[{colour[u.state]}]{STATE_WORDS[u.state]}[/]",
+        table.add_row(esc(u.code), esc(u.name),
+                      f"[{colour[u.state]}]{STATE_WORDS[u.state]}[/]",
                       TIME_WORDS[u.timeliness], str(u.errors), f"{u.warnings}({u.unexplained})",
-                      _short(u.why))
+                      esc(_short(u.why)))
     console.print(table)
     t = report.totals
     console.print(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
                   f"未受理 {t['rejected']}，未报送 {t['missing']}；逾期报送 {t['late']}，"
                   f"逾期未报 {t['overdue']}。名单外或无法识别的文件 {t['unattributed_files']} 个。")
     if csv_out:
-        console.print(f"催报名单已导出：{csv_out}")
+        console.print(f"催报名单已导出：{esc(csv_out)}")
 
 
 @app.command()
@@ -219,7 +221,7 @@ def revalidate(
     for c in report.changes:
         added = "、".join(x["code"] for x in c["added"]) or "无"
         removed = "、".join(x["code"] for x in c["removed"]) or "无"
-        console.print(f"  #{c['submission']} {c['file']}（{c['unit'] or '未识别'}）："
+        console.print(f"  #{c['submission']} {esc(c['file'])}（{esc(c['unit'] or '未识别')}）："
                       f"{c['status_before']} → {c['status_after']}；新增 {added}；消除 {removed}")
 
 

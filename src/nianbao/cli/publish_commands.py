@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from nianbao.check import check_file
-from nianbao.cli.app import app, console, err_console, fail, findings_table, print_json
+from nianbao.cli.app import app, console, err_console, esc, fail, findings_table, print_json
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.collect import store
 from nianbao.collect.intake import ENGINE, now_iso
@@ -56,21 +56,21 @@ def merge(
     if as_json:
         print_json(result.to_dict())
         raise typer.Exit(code)
-    console.print(f"{result.identity['unit.name']}：纳入 {len(result.contributions)} 个单位，"
+    console.print(f"{esc(result.identity['unit.name'])}：纳入 {len(result.contributions)} 个单位，"
                   f"未纳入 {len(result.left_out)} 个。")
     if result.left_out:
         table = Table(title="未纳入汇总的单位", title_justify="left")
         for col in ("单位代码", "单位名称", "原因"):
             table.add_column(col)
         for unit, why in result.left_out:
-            table.add_row(unit.code, unit.name, why)
+            table.add_row(esc(unit.code), esc(unit.name), esc(why))
         console.print(table)
     if result.findings:
         console.print(findings_table(result.findings, title="汇总数据的校验问题"))
     else:
         console.print("汇总数据各项勾稽关系均平衡。")
     if output:
-        console.print(f"汇总工作簿：{output}")
+        console.print(f"汇总工作簿：{esc(output)}")
     raise typer.Exit(code)
 
 
@@ -94,7 +94,7 @@ def export(
                              shape="wide" if wide else "long", year=year)
     if output:
         atomic_write(output, data)
-        console.print(f"已导出：{output}")
+        console.print(f"已导出：{esc(output)}")
     else:
         sys.stdout.buffer.write(data)
 
@@ -142,7 +142,7 @@ def report(
                 identity = {"unit.code": r.unit_code, "unit.name": r.unit_name, "year": r.year}
                 record = Record(identity, dict(r.values))
     atomic_write(output, render_report(form, record, fmt))
-    console.print(f"已生成年度报告：{output}")
+    console.print(f"已生成年度报告：{esc(output)}")
 
 
 @app.command(name="import")
@@ -184,8 +184,8 @@ def import_(
         raise typer.Exit(code)
     for path, _, r in results:
         ident = r.identity
-        console.print(f"[bold]{path}[/bold]（{r.fmt or '未知格式'}）："
-                      f"{ident.get('unit.name') or '单位未识别'} {ident.get('year') or ''}，"
+        console.print(f"[bold]{esc(path)}[/bold]（{r.fmt or '未知格式'}）："
+                      f"{esc(ident.get('unit.name') or '单位未识别')} {ident.get('year') or ''}，"
                       f"读出 {sum(v is not None for v in r.values.values())} 项")
         if r.findings:
             console.print(findings_table(r.findings))
