@@ -54,7 +54,7 @@ def classify_text(data: bytes, name: str) -> tuple[str, Finding]:
         if any(d in text for d in _DELIMITERS):
             return "csv", make("FILE_CSV", file=name)
         return "not-zip", make("FILE_NOT_XLSX", file=name, detail="这是纯文本文件")
-    if text is None and _csv_in_another_encoding(data[:_TEXT_SAMPLE]):
+    if _csv_in_another_encoding(data[:_TEXT_SAMPLE]):  # (Big5 read as GB18030 is not text)
         return "csv", make("FILE_CSV", file=name)
     return "not-zip", make("FILE_NOT_XLSX", file=name, detail="无法识别的文件格式")
 
