@@ -13,6 +13,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Mapping
+from functools import lru_cache
 from xml.etree.ElementTree import fromstring
 
 from nianbao.cells import a1_range
@@ -31,7 +32,9 @@ def merged_inputs(data: bytes, members: Mapping[str, bytes], layout: Layout, fil
     """CELLS_MERGED (warning) for each merged range of the file that the template does not
     have and that covers an input cell; [] when the package cannot be followed."""
     try:
-        parts = _sheet_parts(data, members)
+        parts = _sheet_parts(members.get("xl/workbook.xml") or _member(data, "xl/workbook.xml"),
+                             members.get("xl/_rels/workbook.xml.rels")
+                             or _member(data, "xl/_rels/workbook.xml.rels"))
     except Exception:  # the readers report a broken package; this is only a note
         return []
     template = layout.derived("merged_areas", _template_merges)
@@ -44,8 +47,9 @@ def merged_inputs(data: bytes, members: Mapping[str, bytes], layout: Layout, fil
             raw = members.get(part) or _member(data, part)
         except Exception:  # a sheet the readers could not read either: they say so
             continue
-        for ref in _ranges(raw):
-            if ref in template["merged"].get(sheet, ()):
+        own = template["merged"].get(sheet, set())
+        for ref in _ranges(_merge_block(raw)):
+            if ref in own:
                 continue
             covered = [(fid, a) for fid, a in inputs if _overlaps(ref, a)]
             if covered and ref[0:2] != ref[2:4]:
@@ -54,6 +58,18 @@ def merged_inputs(data: bytes, members: Mapping[str, bytes], layout: Layout, fil
                                 field=fid, detail=f"{a1_range(*ref)}，含 {len(covered)} 个"
                                 "填报单元格"))
     return out
+
+
+def _merge_block(raw: bytes) -> bytes:
+    """The mergeCells element (it follows the cell data, and no text holds "<"), found from
+    the end of the sheet, or b"" without any."""
+    last = raw.rfind(b"mergeCell")
+    if last < 0:
+        return b""
+    opening = raw.rfind(b"mergeCells", 0, last)  # the element's start tag ...
+    if opening < 0:
+        opening = raw.find(b"mergeCell")  # ... or a lone mergeCell, searched from the start
+    return raw[max(0, raw.rfind(b"<", 0, opening)):raw.find(b">", last) + 1]
 
 
 def _template_merges(layout: Layout) -> dict[str, dict[str, list]]:
@@ -76,14 +92,15 @@ def _overlaps(ref: tuple[int, int, int, int], a: Area) -> bool:
     return not (last_row < a.row or row > a.last_row or last_col < a.col or col > a.last_col)
 
 
-def _ranges(raw: bytes) -> list[tuple[int, int, int, int]]:
+@lru_cache(maxsize=256)  # an untouched return has the same merged ranges as every other
+def _ranges(raw: bytes) -> tuple[tuple[int, int, int, int], ...]:
     found = []
     for m in _MERGE.finditer(raw):
         (r1, c1), (r2, c2) = _key(m.group(1).decode()), _key(m.group(2).decode())
         found.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
         if len(found) >= _MAX_RANGES:
             break
-    return found
+    return tuple(found)
 
 
 def _key(ref: str) -> tuple[int, int]:
@@ -95,22 +112,21 @@ def _key(ref: str) -> tuple[int, int]:
     return int(m.group(2)) - 1, col - 1
 
 
-def _sheet_parts(data: bytes, members: Mapping[str, bytes]) -> dict[str, str]:
+@lru_cache(maxsize=64)
+def _sheet_parts(book_raw: bytes, rels_raw: bytes) -> dict[str, str]:
     """Sheet name -> worksheet part, from workbook.xml and its relationships."""
-    book = fromstring(members.get("xl/workbook.xml") or _member(data, "xl/workbook.xml"))
-    rels_raw = (members.get("xl/_rels/workbook.xml.rels")
-                or _member(data, "xl/_rels/workbook.xml.rels"))
     targets = {}
     for rel in fromstring(rels_raw):
         target = rel.get("Target") or ""
         targets[rel.get("Id")] = (target[1:] if target.startswith("/")
                                   else posixpath.normpath(posixpath.join("xl", target)))
     parts = {}
-    for el in book.iter():
-        if el.tag.rsplit("}", 1)[-1] == "sheet" and el.get("name") is not None:
+    for el in fromstring(book_raw).iter():
+        name = el.get("name")
+        if el.tag.rsplit("}", 1)[-1] == "sheet" and name is not None:
             target = targets.get(el.get(_REL_ID) or el.get("id"))
             if target:
-                parts[el.get("name")] = target
+                parts[name] = target
     return parts
 
 
