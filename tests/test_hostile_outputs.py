@@ -15,9 +15,14 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner, Result
 
+from nianbao.check import check_bytes
 from nianbao.cli import app
+from nianbao.collect.feedback import feedback_options
+from nianbao.collect.feedback_package import writer_for
+from nianbao.collect.intake import Context, judge
+from nianbao.render.workbook import render
 from nianbao.untrusted import FORMULA_START
-from tests.collect_helpers import complete_values, issue, make_workspace, put
+from tests.collect_helpers import LAYOUT, complete_values, issue, make_workspace, put
 
 HYPERLINK = '=HYPERLINK("http://evil.example/","点我")'
 MARKUP_NAME = "青溪区[/]局"
@@ -151,3 +156,26 @@ def test_an_error_quoting_a_path_with_markup_is_shown_as_typed(tmp_path: Path) -
     result = run("status", "-w", missing)
     assert result.exit_code == 2
     assert "[/]没有[bold]" in result.stderr and "Traceback" not in result.output
+
+
+def test_the_feedback_patcher_quotes_as_the_full_render_does(collected: dict[str, Any]
+                                                            ) -> None:
+    """问题清单 written by the patcher (no fall-back) quotes exactly the cells the full
+    render quotes."""
+    ws = collected["ws"]
+    ctx = Context.of(ws, {"330599-003": HYPERLINK}, received_at="2023-01-15T10:00:00+08:00")
+    result = check_bytes(issue(ws, "330599-003", complete_values(
+        t2__licensing=-3, t2__penalty="=1+1"), name=HYPERLINK), "=x.xlsx")
+    opts, issues = feedback_options(LAYOUT.form, result, judge(result, ctx), ctx)
+    patched = writer_for(LAYOUT, ctx.key, ctx.office).workbook(opts, issues)
+    assert patched is not None, "the patcher fell back"
+
+    def quoted(data: bytes) -> list[tuple[str, Any]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sheet = openpyxl.load_workbook(io.BytesIO(data))["问题清单"]
+        return [(c.coordinate, c.value) for row in sheet.iter_rows() for c in row
+                if c.quotePrefix]
+
+    assert quoted(patched) == quoted(render(LAYOUT, opts))
+    assert {v for _, v in quoted(patched)} == {"-3", "=1+1"}
