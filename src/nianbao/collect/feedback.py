@@ -22,14 +22,13 @@ from nianbao.findings import Severity, title
 from nianbao.fsutil import atomic_write, atomic_write_text
 from nianbao.read.normalise import NA
 from nianbao.render.workbook import RenderOptions, render
-from nianbao.spec.layout import NA_MARKERS, layout_for
+from nianbao.spec.layout import ISSUES_SHEET, NA_MARKERS, layout_for
 from nianbao.spec.model import Form
 from nianbao.untrusted import looks_like_formula, write_xlsx_text
 
 if TYPE_CHECKING:
     from nianbao.collect.intake import Context
 
-ISSUES_SHEET = "问题清单"
 ISSUE_HEADERS = ("序号", "级别", "位置", "规则", "问题", "填写的值")
 STATUS_WORDS = {"valid": "通过", "invalid": "未通过（有错误，请按反馈表修改后重新报送）",
                 "rejected": "未受理"}

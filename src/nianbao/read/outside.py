@@ -1,7 +1,8 @@
 """What a returned workbook holds outside the form, which nothing reads: sheets the template
-does not have (a copied sheet), cells with content where the template has none (an extra
-合计 row under a table, notes beside it). One note per sheet says what was ignored, so the
-clerk and the filler know that figures put there do not count.
+does not have (a copied sheet; not _meta, nor the 问题清单 of a feedback workbook sent back),
+cells with content where the template has none (an extra 合计 row under a table, notes).
+One note per sheet says what was ignored, so the clerk and the filler know that figures put
+there do not count.
 
 Works on the RawWorkbook both readers produce, so they agree by construction.
 """
@@ -12,7 +13,7 @@ from nianbao.cells import a1
 from nianbao.findings import Finding, make
 from nianbao.read.rawbook import RawCell, RawWorkbook
 from nianbao.rules.expr import compress
-from nianbao.spec.layout import META_SHEET, Area, Layout
+from nianbao.spec.layout import ISSUES_SHEET, META_SHEET, Area, Layout
 
 SHOWN = 6  # ranges named in a note; the rest are counted
 
@@ -23,7 +24,7 @@ def outside_the_form(book: RawWorkbook, layout: Layout, file: str) -> list[Findi
     known = layout.derived("form_cells", _form_cells)
     out = []
     for sheet in book.sheets:
-        if sheet == META_SHEET:
+        if sheet in (META_SHEET, ISSUES_SHEET):  # nianbao's own: identity, a feedback's list
             continue
         cells = book.cells.get(sheet, {})
         own = known.get(sheet)
