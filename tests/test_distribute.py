@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -123,14 +124,20 @@ def test_secret_key_is_in_no_distributed_file(outbox) -> None:
 
 
 def test_distributed_copies_are_accepted_as_from_their_units(outbox, tmp_path: Path) -> None:
+    """Each copy is recognised as ours and its unit's (signature and identity hold); sent
+    back unfilled, it is the issued template itself: 未受理「未填写的下发模板」 (the unit is
+    still chased)."""
     ws, ledger, units, issued = outbox
-    report = collect(ws, ledger, [i.path for i in issued], received_at=RECEIVED)
-    assert report.outcomes == {"stored": len(units)}
-    assert "rejected" not in report.statuses  # returned blank, but ours and from the unit
-    assert [(r.file_name, r.verdict.reason, r.verdict.unit_code, r.verdict.year,
-             r.verdict.signature, r.verdict.record["identity"]) for r in ledger.rows()] == [
-        (u.name + SUFFIX, None, u.code, YEAR, "ok",
-         {"unit.code": u.code, "unit.name": u.name, "year": YEAR}) for u in units]
+    inbox = tmp_path / "inbox"  # as units send them back (the outbox is never taken in)
+    inbox.mkdir()
+    for i in issued:
+        shutil.copy(i.path, inbox / i.path.name)
+    report = collect(ws, ledger, [inbox], received_at=RECEIVED)
+    assert report.outcomes == {"rejected": len(units)}
+    assert sorted((r.file_name, r.verdict.reason, r.verdict.unit_code, r.verdict.year,
+                   r.verdict.signature, r.verdict.record["identity"]) for r in ledger.rows()) == \
+        sorted((u.name + SUFFIX, "TEMPLATE_BLANK", u.code, YEAR, "ok",
+                {"unit.code": u.code, "unit.name": u.name, "year": YEAR}) for u in units)
 
 
 HOSTILE = [

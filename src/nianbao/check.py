@@ -18,11 +18,13 @@ from nianbao.findings import Finding, blocking, make
 from nianbao.fsutil import FileTooLarge, NotRegularFile, read_regular, storable
 from nianbao.read.cache import ReadCache
 from nianbao.read.fast_reader import read_auto
+from nianbao.read.merged_inputs import merged_inputs
 from nianbao.read.normalise import json_values
 from nianbao.read.openpyxl_reader import TooManyCells
 from nianbao.read.precheck import Limits, precheck_bytes, too_large
 from nianbao.read.reader import Reader
 from nianbao.read.submission import FormLookup, Submission, read_submission
+from nianbao.spec.layout import layout_for
 from nianbao.spec.load import SpecError, load_form, spec_path
 from nianbao.spec.model import Form
 from nianbao.validate.rules import check_rules
@@ -115,6 +117,8 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
         result.findings.append(make("FILE_UNREADABLE", file=name, detail=_brief(exc)))
         return result
     sub = read_submission(book, name, forms, expected_form)
+    if sub.form is not None:  # (from the bytes, whichever reader read the cells)
+        sub.findings += merged_inputs(data, pre.inflated, layout_for(sub.form), name)
     result.submission = sub
     result.findings.extend(sub.findings)
     if sub.usable and sub.form is not None:

@@ -155,6 +155,16 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         "表格中没有填写任何数字（{count} 个填报单元格全部为空），请填写后重新提交；"
         "没有发生的请填 0",
     ),
+    "CONTENT_IGNORED": (
+        Severity.INFO,
+        "{where}：表格以外的内容未读取（{detail}）。只读取模板中的填报单元格，需要报告的数字"
+        "请填入对应的单元格，需要说明的情况请写在“说明”栏中",
+    ),
+    "CELLS_MERGED": (
+        Severity.WARNING,
+        "{where}：填报单元格被合并（{detail}），合并后只保留左上角单元格的值，"
+        "请取消合并后逐格填写",
+    ),
     # --- identity ---
     "IDENTITY_MISSING": (
         Severity.ERROR,
@@ -389,7 +399,8 @@ TITLES: dict[str, str] = {
     "SHEET_MISSING": "缺少工作表", "LABEL_CHANGED": "表格文字被改动",
     "FORMULA_CHANGED": "公式被改写", "CACHED_MISMATCH": "保存的计算结果不一致",
     "CACHED_MISSING": "没有保存计算结果",
-    "NOTHING_FILLED": "表格未填写", "IDENTITY_MISSING": "单位信息未填写",
+    "NOTHING_FILLED": "表格未填写", "CONTENT_IGNORED": "表格以外的内容未读取",
+    "CELLS_MERGED": "填报单元格被合并", "IDENTITY_MISSING": "单位信息未填写",
     "IDENTITY_EDITED": "预填的单位信息被改动", "IDENTITY_INVALID": "单位信息不正确",
     "SIGNATURE_MISSING": "不是本办下发的模板", "SIGNED_BY_OTHER_OFFICE": "其他单位下发的模板",
     "SIGNATURE_INVALID": "下发信息被改动", "UNIT_UNKNOWN": "单位不在名单中",

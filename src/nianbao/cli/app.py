@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from nianbao.cli.usage import ChineseGroup, localise_help
 from nianbao.findings import Finding, Severity
+from nianbao.untrusted import for_terminal as esc
 
 localise_help()
 app = typer.Typer(
@@ -34,13 +36,20 @@ SEVERITY_STYLE = {Severity.FATAL: "bold red", Severity.ERROR: "red",
 COLLAPSE_AFTER = 5
 
 
+# JSON escapes C0 itself; C1 and the bidirectional overrides it leaves raw would still act
+# on a terminal, so they are written as \u escapes too (same JSON value).
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write(_RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a Chinese usage/setup error and return the Exit to raise."""
-    err_console.print(f"[red]错误：[/red]{message}")
+    """Print a Chinese usage/setup error and return the Exit to raise; `message` is plain
+    text (it often quotes a path or a value the user gave) and is shown as such."""
+    err_console.print(f"[red]错误：[/red]{esc(message)}")
     return typer.Exit(code)
 
 
@@ -62,5 +71,5 @@ def findings_table(findings: Iterable[Finding], title: str | None = None) -> Tab
                 continue
             if shown[f.code] > COLLAPSE_AFTER:
                 continue
-        table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]", f.message)
+        table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]", esc(f.message))
     return table

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nianbao.cli.app import app, console, err_console, fail, print_json
+from nianbao.cli.app import app, console, err_console, esc, fail, print_json
 from nianbao.cli.usage import check_jobs, check_year, existing_inputs, signable
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.inbox import Own, walk
@@ -95,8 +95,8 @@ def init(
         open_ledger(ws).close()
     except (WorkspaceError, RosterError, SpecError, LedgerError) as exc:
         raise fail(str(exc)) from None
-    console.print(f"已新建工作区 {folder}：{year} 年度，{office}。"
-                  f"请编辑 {ws.roster_path.name}（报送单位名单）后运行 nianbao distribute。")
+    console.print(f"已新建工作区 {esc(folder)}：{year} 年度，{esc(office)}。"
+                  f"请编辑 {esc(ws.roster_path.name)}（报送单位名单）后运行 nianbao distribute。")
 
 
 @app.command()
@@ -134,7 +134,7 @@ def distribute(
     with progress_bar(len(units), "生成模板") as advance:
         issued = distribute_units(layout, units, ws.config.year, ws.key, ws.config.office,
                                   outbox, password=password, progress=advance, links=links)
-    console.print(f"已为 {len(issued)} 个单位生成模板：{outbox}（清单：manifest.csv）")
+    console.print(f"已为 {len(issued)} 个单位生成模板：{esc(outbox)}（清单：manifest.csv）")
 
 
 @app.command()
@@ -172,15 +172,16 @@ def collect(
         for it in shown:
             result = DUPLICATE_WORDS.get(it["reason"], "重复（已收过）") \
                 if it["outcome"] == "duplicate" else words[it["status"]]
-            table.add_row(Path(it["path"]).name, result, it["unit"] or "", str(it["errors"]),
-                          str(it["warnings"]), title(it["reason"]) if it["reason"] else "")
+            table.add_row(esc(Path(it["path"]).name), result, esc(it["unit"] or ""),
+                          str(it["errors"]), str(it["warnings"]),
+                          title(it["reason"]) if it["reason"] else "")
         console.print(table)
         if len(shown) < len(report.items):
             console.print(f"（共 {len(report.items)} 个文件，上表只列出需要处理的前 "
                           f"{len(shown)} 个；全部结果请用 --json 或 nianbao status 查看）")
         o = report.outcomes
         console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
-                      f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {ws.feedback_dir}。")
+                      f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {esc(ws.feedback_dir)}。")
         _print_accounting(report)
     statuses = report.statuses
     raise typer.Exit(2 if statuses["rejected"] else 1 if statuses["invalid"] else 0)
@@ -209,9 +210,10 @@ def status(
         table.add_column(col, overflow="fold")
     colour = {"valid": "green", "invalid": "red", "rejected": "red", "missing": "yellow"}
     for u in report.units:
-        table.add_row(u.code, u.name, f"[{colour[u.state]}]{STATE_WORDS[u.state]}[/]",
+        table.add_row(esc(u.code), esc(u.name),
+                      f"[{colour[u.state]}]{STATE_WORDS[u.state]}[/]",
                       TIME_WORDS[u.timeliness], str(u.errors), f"{u.warnings}({u.unexplained})",
-                      _short(u.why))
+                      esc(_short(u.why)))
     console.print(table)
     t = report.totals
     console.print(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
@@ -223,7 +225,7 @@ def status(
                           f"{len(u.conflict['files'])} 个不同文件，以"
                           f"「{escape(u.conflict['counting_file'])}」为准（{u.conflict['rule']}）")
     if csv_out:
-        console.print(f"催报名单已导出：{csv_out}")
+        console.print(f"催报名单已导出：{esc(csv_out)}")
 
 
 @app.command()
@@ -249,7 +251,7 @@ def revalidate(
     for c in report.changes:
         added = "、".join(x["code"] for x in c["added"]) or "无"
         removed = "、".join(x["code"] for x in c["removed"]) or "无"
-        console.print(f"  #{c['submission']} {c['file']}（{c['unit'] or '未识别'}）："
+        console.print(f"  #{c['submission']} {esc(c['file'])}（{esc(c['unit'] or '未识别')}）："
                       f"{c['status_before']} → {c['status_after']}；新增 {added}；消除 {removed}")
 
 

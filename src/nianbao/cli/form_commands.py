@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nianbao.check import VALID, CheckResult, check_file, exit_code
-from nianbao.cli.app import app, console, fail, findings_table, print_json
+from nianbao.cli.app import app, console, esc, fail, findings_table, print_json
 from nianbao.cli.usage import check_year, existing_inputs, signable
 from nianbao.collect.intake import expand_paths
 from nianbao.findings import make
@@ -53,7 +53,7 @@ def template(
     data = render(layout_for(f), RenderOptions(identity=identity, lock_identity=bool(identity),
                                                password=password))
     atomic_write(output, data)
-    console.print(f"已生成模板：{output}（{f.id} {f.version}，{len(data) // 1024} KB）")
+    console.print(f"已生成模板：{esc(output)}（{f.id} {f.version}，{len(data) // 1024} KB）")
 
 
 @app.command()
@@ -80,7 +80,7 @@ def fields(
     for col in ("字段标识", "标签路径", "工作表", "单元格", "类型", "填报/公式"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["label"], r["sheet"], r["cell"], r["kind"],
+        table.add_row(esc(r["id"]), esc(r["label"]), esc(r["sheet"]), r["cell"], r["kind"],
                       "公式" if r["role"] == "formula" else "填报")
     console.print(table)
 
@@ -111,7 +111,7 @@ def check(
         raise typer.Exit(code)
     for r in results:
         unit = r.identity.get("unit.name") or ""
-        head = f"[bold]{r.file}[/bold]  {STATUS_TEXT[r.status]}  {unit}"
+        head = f"[bold]{esc(r.file)}[/bold]  {STATUS_TEXT[r.status]}  {esc(unit)}"
         console.print(head)
         if r.findings:
             console.print(findings_table(r.findings))

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from nianbao.check import check_file, os_reason
-from nianbao.cli.app import app, console, err_console, fail, findings_table, print_json
+from nianbao.cli.app import app, console, err_console, esc, fail, findings_table, print_json
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.cli.upward import print_return, print_tree, write_return
 from nianbao.cli.usage import check_year, existing_inputs
@@ -80,14 +80,14 @@ def merge(
         print_json({**result.to_dict(), **({"tree": nodes} if tree else {}),
                     **({"return": done} if done else {})})
         raise typer.Exit(code)
-    console.print(f"{result.identity['unit.name']}：纳入 {len(result.contributions)} 个单位，"
+    console.print(f"{esc(result.identity['unit.name'])}：纳入 {len(result.contributions)} 个单位，"
                   f"未纳入 {len(result.left_out)} 个。")
     if result.left_out:
         table = Table(title="未纳入汇总的单位", title_justify="left")
         for col in ("单位代码", "单位名称", "原因"):
             table.add_column(col)
         for unit, why in result.left_out:
-            table.add_row(unit.code, unit.name, why)
+            table.add_row(esc(unit.code), esc(unit.name), esc(why))
         console.print(table)
     if result.findings:
         console.print(findings_table(result.findings, title="汇总数据的校验问题"))
@@ -98,7 +98,7 @@ def merge(
     if done:
         print_return(done)
     elif output:
-        console.print(f"汇总工作簿：{output}")
+        console.print(f"汇总工作簿：{esc(output)}")
     raise typer.Exit(code)
 
 
@@ -122,7 +122,7 @@ def export(
                              shape="wide" if wide else "long", year=year)
     if output:
         atomic_write(output, data)
-        console.print(f"已导出：{output}")
+        console.print(f"已导出：{esc(output)}")
     else:
         sys.stdout.buffer.write(data)
 
@@ -172,7 +172,7 @@ def report(
                 identity = {"unit.code": r.unit_code, "unit.name": r.unit_name, "year": r.year}
                 record = Record(identity, dict(r.values))
     atomic_write(output, render_report(form, record, fmt))
-    console.print(f"已生成年度报告：{output}")
+    console.print(f"已生成年度报告：{esc(output)}")
 
 
 REPORT_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".txt", ".md"}
@@ -299,14 +299,14 @@ def _print_imports(results: list[tuple[Path, Any, ImportResult]],
     for col in ("文件", "格式", "单位", "年度", "读出项数", "结果", "问题数"):
         table.add_column(col)
     for path, _, r in results:
-        table.add_row(str(path), r.fmt or "未知", str(r.identity.get("unit.name") or "未识别"),
+        table.add_row(esc(path), r.fmt or "未知", esc(r.identity.get("unit.name") or "未识别"),
                       str(r.identity.get("year") or ""),
                       str(sum(v is not None for v in r.values.values())),
                       OUTCOME_TEXT[r.outcome], str(len(r.findings)))
     console.print(table)
     for path, _, r in results:
         if r.findings:
-            console.print(f"[bold]{path}[/bold]")
+            console.print(f"[bold]{esc(path)}[/bold]")
             console.print(findings_table(r.findings))
     s = _summary(results, comparisons)
     line = (f"共 {s['files']} 份：完整读出 {s['read']} 份，有未读出的行 {s['unread']} 份，"

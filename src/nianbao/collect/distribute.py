@@ -6,7 +6,6 @@ signature, so those are patched into the rendered package instead of rendering i
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -24,6 +23,7 @@ from nianbao.collect.signing import key_id, sign
 from nianbao.fsutil import atomic_write, atomic_write_text
 from nianbao.render.workbook import RenderOptions, meta_values, render
 from nianbao.spec.layout import Layout
+from nianbao.untrusted import csv_bytes
 
 
 def issue_options(layout: Layout, identity: Mapping[str, Any], key: bytes, office: str,
@@ -154,12 +154,9 @@ def write_manifest(outbox: Path, issued: list[Issued], layout: Layout, year: int
     atomic_write_text(outbox / "manifest.json", json.dumps(
         {"form": layout.form.id, "version": layout.form.version, "year": year,
          "fingerprint": layout.fingerprint, "files": rows}, ensure_ascii=False, indent=2))
-    buf = io.StringIO()
-    writer = csv.writer(buf)
     with_links = any("link" in r for r in rows)
     link_header = ["报送链接"] if with_links else []
-    writer.writerow(["单位代码", "单位名称", "文件", "SHA-256", *link_header])
-    for r in rows:
-        writer.writerow([r["unit_code"], r["unit_name"], r["file"], r["sha256"]]
-                        + ([r.get("link", "")] if with_links else []))
-    atomic_write(outbox / "manifest.csv", ("\ufeff" + buf.getvalue()).encode("utf-8"))
+    atomic_write(outbox / "manifest.csv", csv_bytes(
+        ["单位代码", "单位名称", "文件", "SHA-256", *link_header],
+        ([r["unit_code"], r["unit_name"], r["file"], r["sha256"]]
+         + ([r.get("link", "")] if with_links else []) for r in rows)))

@@ -22,13 +22,13 @@ from nianbao.findings import Severity, title
 from nianbao.fsutil import atomic_write, atomic_write_text
 from nianbao.read.normalise import NA
 from nianbao.render.workbook import RenderOptions, render
-from nianbao.spec.layout import NA_MARKERS, layout_for
+from nianbao.spec.layout import ISSUES_SHEET, NA_MARKERS, layout_for
 from nianbao.spec.model import Form
+from nianbao.untrusted import looks_like_formula, write_xlsx_text
 
 if TYPE_CHECKING:
     from nianbao.collect.intake import Context
 
-ISSUES_SHEET = "问题清单"
 ISSUE_HEADERS = ("序号", "级别", "位置", "规则", "问题", "填写的值")
 STATUS_WORDS = {"valid": "通过", "invalid": "未通过（有错误，请按反馈表修改后重新报送）",
                 "rejected": "未受理"}
@@ -178,13 +178,14 @@ def _issues_sheet(wb: Any, fmt: Any, issues: IssueList) -> None:
         row = 3 + r.number
         ws.write_number(row, 0, r.number, fmt("label"))
         ws.write_string(row, 1, r.level, fmt("label"))
+        label, quoted = fmt("label"), fmt("label+quoted")
         if r.link is not None:
-            ws.write_url(row, 2, f"internal:{r.link}", fmt("label"), string=r.place)
+            ws.write_url(row, 2, f"internal:{r.link}", quoted if looks_like_formula(r.place)
+                         else label, string=r.place)
         else:
-            ws.write_string(row, 2, r.place, fmt("label"))
-        ws.write_string(row, 3, r.rule, fmt("label"))
-        ws.write_string(row, 4, r.message, fmt("label"))
-        ws.write_string(row, 5, r.found, fmt("label"))
+            write_xlsx_text(ws, row, 2, r.place, label, quoted)
+        for col, text in ((3, r.rule), (4, r.message), (5, r.found)):
+            write_xlsx_text(ws, row, col, text, label, quoted)
         ws.set_row(row, r.height)
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
                     "format_columns": True, "format_rows": True})

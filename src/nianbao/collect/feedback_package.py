@@ -33,6 +33,7 @@ from nianbao.collect.feedback import IssueList, IssueRow, _issues_sheet
 from nianbao.render.workbook import RenderOptions, _Writer, meta_values, render
 from nianbao.spec.layout import META_SHEET, Layout
 from nianbao.spec.model import NUMERIC_KINDS
+from nianbao.untrusted import looks_like_formula
 from nianbao.validate.evaluate import sheet_values
 
 _X = XMLwriter()  # xlsxwriter's own escaping, so text is written exactly as it writes it
@@ -95,6 +96,7 @@ class _Issues:
     rows: list[str | Slot]  # title, summary (a slot), header
     tail: str     # after </sheetData>, hyperlinks as {links}
     label: str    # the xf of the finding cells
+    quoted: str   # the same with a quote prefix, for formula-like text (nianbao.untrusted)
 
 
 class FeedbackWriter:
@@ -211,11 +213,15 @@ class FeedbackWriter:
         label = _CELL.search(body[first:])
         if not label or label.group(3) is None:
             raise CannotPatch("no finding row in the reference 问题清单")
+        found = next((m for m in _CELL.finditer(body[first:]) if m.group(1, 2) == ("F", "5")),
+                     None)  # the probe's "found" is formula-like: quoted
+        if not found or found.group(3) is None or found.group(3) == label.group(3):
+            raise CannotPatch("no quoted cell in the reference 问题清单")
         tail = xml[end:].replace("{", "{{").replace("}", "}}")
         tail = _HYPERLINKS.sub("{links}", tail, count=1)
         if "{links}" not in tail:
             raise CannotPatch("no hyperlinks in the reference 问题清单")
-        return _Issues(head, fixed, tail, label.group(3))
+        return _Issues(head, fixed, tail, label.group(3), found.group(3))
 
     def _learn_sheet(self, name: str, xml_a: str, xml_b: str, strings: list[str]
                      ) -> _SheetTemplate:
@@ -437,7 +443,7 @@ class FeedbackWriter:
                 out.append(_string_cell(piece[2], piece[3], issues.summary, strings))
         links = []
         for r in issues.rows:
-            out.append(_issue_row(r, it.label, strings))
+            out.append(_issue_row(r, it.label, it.quoted, strings))
             if r.link is not None:
                 links.append(_hyperlink(r))
         out.append(it.tail.format(
@@ -561,15 +567,18 @@ def _formula_cell(ref: str, xf: str | None, formula: str, value: Any, array: boo
     return f"{_open(ref, xf)}{t}>{formula}<v>{data}</v></c>"
 
 
-def _issue_row(r: IssueRow, xf: str, strings: _Strings) -> str:
+def _issue_row(r: IssueRow, xf: str, quoted: str, strings: _Strings) -> str:
     """One finding row of 问题清单, as _issues_sheet has xlsxwriter write it."""
     n = 4 + r.number
     pixels = int(r.height * 4.0 / 3.0 + 0.5)
     height = f' ht="{pixels * 0.75:.16g}" customHeight="1"' if pixels != 20 else ""
+    if r.link is not None and looks_like_formula(r.place):
+        raise CannotPatch("a link shown with a quote prefix")
     cells = [f'<c r="A{n}" s="{xf}"><v>{r.number:.16G}</v></c>']
     for col, text in zip("BCDEF", (r.level, r.place, r.rule, r.message, r.found),
                          strict=True):
-        cells.append(_string_cell(f"{col}{n}", xf, text, strings))
+        cells.append(_string_cell(f"{col}{n}", quoted if looks_like_formula(text) else xf,
+                                  text, strings))
     return f'<row r="{n}" spans="1:6"{height}>{"".join(cells)}</row>'
 
 
@@ -605,7 +614,7 @@ def _probe_issues(layout: Layout, variant: int) -> IssueList:
     first, last = (c.area for c in (next(iter(layout.inputs.values())),
                                     list(layout.inputs.values())[-1]))
     rows = [IssueRow(1, "错误", f"'{first.sheet}'!{first.a1}", f"{first.sheet}!{first.a1}",
-                     "R1 规则", "问题" * variant, "", 30)]
+                     "R1 规则", "问题" * variant, "-1", 30)]  # quoted: its xf is learned
     if variant == 2:
         rows += [IssueRow(2, "提醒", None, "整个文件", "说明 <&>", " 消息\n第二行 " * 40, "12件",
                           180),

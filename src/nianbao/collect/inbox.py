@@ -31,6 +31,8 @@ OWN_FOLDER = "工作区自身的文件夹（{name}），其中是本办的文件
 OWN_FILE = "工作区自身的文件（{name}），不是报送文件"
 OWN_FOLDERS = {"store": "存档", "outbox": "下发模板", "feedback": "反馈表和回执",
                ".nianbao": "密钥"}
+# Inside an own folder, but taken in: what the portal received, waiting for the intake.
+UPLOADS = os.path.join(".nianbao", "uploads")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Own:
     root: str = ""
     folders: dict[str, str] = field(default_factory=dict)   # real path -> 用途
     files: dict[str, str] = field(default_factory=dict)     # name at the root -> 用途
+    uploads: str = ""                                       # real path of the portal's uploads
 
     @classmethod
     def of(cls, root: Path, roster: str, ledger: str = "ledger.sqlite") -> Own:
@@ -66,10 +69,13 @@ class Own:
         folders = {os.path.join(real, name): use for name, use in OWN_FOLDERS.items()}
         files = {"nianbao.toml": "配置", roster: "报送单位名单"}
         files.update({ledger + tail: "台账" for tail in ("", "-wal", "-shm", "-journal")})
-        return cls(real, folders, files)
+        return cls(real, folders, files, os.path.join(real, UPLOADS))
 
     def folder(self, real: str) -> str | None:
-        """The use of an own folder this real path is, or lies in."""
+        """The use of an own folder this real path is, or lies in (the portal's uploads
+        are not: they are what units sent)."""
+        if self.uploads and real.startswith(self.uploads + os.sep):
+            return None
         for path, use in self.folders.items():
             if real == path or real.startswith(path + os.sep):
                 return use

@@ -13,8 +13,6 @@ after it. Deadlines are inclusive, in China time.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +22,7 @@ from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.workspace import Config
 from nianbao.findings import title
+from nianbao.untrusted import csv_text
 
 STATE_WORDS = {"valid": "通过", "invalid": "有错误", "rejected": "未受理", "missing": "未报送"}
 TIME_WORDS = {"on_time": "按时", "late": "逾期报送", "pending": "未到截止日期",
@@ -84,14 +83,11 @@ class StatusReport:
                 "unattributed": self.unattributed}
 
     def chase_csv(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["单位代码", "单位名称", "上级单位", "联系人", "状态", "时限", "截止日期",
-                    "原因"])
-        for u in self.chase:
-            w.writerow([u.code, u.name, u.parent, u.contact, STATE_WORDS[u.state],
-                        TIME_WORDS[u.timeliness], u.deadline or "", u.why])
-        return "\ufeff" + buf.getvalue()  # BOM: Excel opens UTF-8 CSV correctly
+        return csv_text(["单位代码", "单位名称", "上级单位", "联系人", "状态", "时限",
+                         "截止日期", "原因"],
+                        ([u.code, u.name, u.parent, u.contact, STATE_WORDS[u.state],
+                          TIME_WORDS[u.timeliness], u.deadline or "", u.why]
+                         for u in self.chase))
 
 
 def unit_status(ledger: Ledger, config: Config, as_of: datetime | None = None) -> StatusReport:

@@ -7,7 +7,6 @@ would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) is neutralised
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from decimal import Decimal
@@ -20,17 +19,12 @@ from nianbao.collect.records import Record, records
 from nianbao.read.normalise import NA, NA_JSON, to_json
 from nianbao.render.workbook import FIXED_TIME
 from nianbao.spec.model import Form
+from nianbao.untrusted import QUOTED, csv_bytes, write_xlsx_text
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 LONG_COLUMNS = ("unit_code", "unit_name", "year", "field", "label", "value", "value_state",
                 "status", "source", "submission")
 
 
-def safe_text(value: Any) -> Any:
-    """Text a spreadsheet would read as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def value_state(value: Any) -> str:
@@ -82,12 +76,7 @@ def _csv_value(value: Any) -> Any:
 
 
 def to_csv(columns: list[str] | tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else safe_text(row.get(c)) for c in columns])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return csv_bytes(columns, ([row.get(c) for c in columns] for row in rows))
 
 
 def to_json_bytes(columns: list[str] | tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
@@ -101,7 +90,7 @@ def to_xlsx(sheets: list[tuple[str, list[str] | tuple[str, ...], list[dict[str, 
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False,
                                    "strings_to_numbers": False, "strings_to_urls": False})
     wb.set_properties({"created": FIXED_TIME})
-    quoted = wb.add_format({"quote_prefix": True})
+    quoted = wb.add_format(QUOTED)
     bold = wb.add_format({"bold": True})
     for name, columns, rows in sheets:
         ws = wb.add_worksheet(name)
@@ -114,10 +103,8 @@ def to_xlsx(sheets: list[tuple[str, list[str] | tuple[str, ...], list[dict[str, 
                     continue
                 if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
                     ws.write_number(r, col, float(value))
-                elif isinstance(value, str) and value.startswith(FORMULA_START):
-                    ws.write_string(r, col, value, quoted)  # shown as typed, never run
                 else:
-                    ws.write_string(r, col, str(value))
+                    write_xlsx_text(ws, r, col, str(value), quoted=quoted)
         ws.freeze_panes(1, 0)
     wb.close()
     return buf.getvalue()

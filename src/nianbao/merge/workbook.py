@@ -10,6 +10,7 @@ from nianbao.merge.totals import MergeResult
 from nianbao.read.normalise import NA
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import layout_for
+from nianbao.untrusted import QUOTED, write_xlsx_text
 
 PROVENANCE_SHEET = "汇总来源"
 DETAIL_SHEET = "明细"
@@ -54,7 +55,7 @@ def _provenance(wb: Any, fmt: Any, result: MergeResult) -> None:
                  c.row.id, c.row.sha256, f"{v.form_id or ''} {v.form_version or ''}".strip(),
                  c.row.received_at, v.errors, v.warnings, v.explained, explanation)
         for col, value in enumerate(cells):
-            _put(ws, row, col, value, fmt("label"))
+            _put(ws, row, col, value, fmt("label"), fmt("label+quoted"))
         row += 1
     row += 1
     ws.merge_range(row, 0, row, 3, f"未纳入汇总的单位（{len(result.left_out)} 个）",
@@ -65,7 +66,7 @@ def _provenance(wb: Any, fmt: Any, result: MergeResult) -> None:
     for unit, why in result.left_out:
         row += 1
         for col, value in enumerate((unit.code, unit.name, why)):
-            ws.write_string(row, col, value, fmt("label"))
+            write_xlsx_text(ws, row, col, value, fmt("label"), fmt("label+quoted"))
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
                     "format_columns": True, "autofilter": True})
 
@@ -74,6 +75,7 @@ def _detail(wb: Any, fmt: Any, result: MergeResult) -> None:
     form = result.form
     numeric = [f for f in form.fields.values() if f.numeric]
     ws, row, part = None, 0, 0
+    quoted = wb.add_format(QUOTED)
     for c in result.contributions:
         for f in numeric:
             if ws is None or row >= MAX_ROWS:
@@ -88,15 +90,15 @@ def _detail(wb: Any, fmt: Any, result: MergeResult) -> None:
                 row = 1
             value = c.values.get(f.id)
             for col, cell in enumerate((c.unit.code, c.unit.name, f.id, f.label)):
-                ws.write_string(row, col, cell)
-            _put(ws, row, 4, "/" if value is NA else value, None)
+                write_xlsx_text(ws, row, col, cell, None, quoted)
+            _put(ws, row, 4, "/" if value is NA else value, None, quoted)
             row += 1
 
 
-def _put(ws: Any, row: int, col: int, value: Any, fmt: Any) -> None:
+def _put(ws: Any, row: int, col: int, value: Any, fmt: Any, quoted: Any) -> None:
     if value is None:
         ws.write_blank(row, col, None, fmt)
     elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         ws.write_number(row, col, float(value), fmt)
     else:
-        ws.write_string(row, col, str(value), fmt)
+        write_xlsx_text(ws, row, col, str(value), fmt, quoted)

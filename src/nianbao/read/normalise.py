@@ -1,8 +1,9 @@
 """Turn what a filler typed into a value of the field's kind, saying what was assumed.
 
 Blank, not applicable and 0 stay distinct. A number stored as text, full-width digits,
-stray spaces, thousands separators and a trailing unit (`12件`) are read with a warning;
-text, negatives and fractions in counts are errors. Nothing is guessed silently.
+stray spaces, thousands separators, a leading apostrophe (`'12`) and a trailing unit (`12件`)
+are read with a warning; text, negatives and fractions in counts are errors. Nothing is
+guessed silently.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _INT = re.compile(r"^[+-]?\d+$")
 _DEC = re.compile(r"^[+-]?(\d+\.\d*|\.\d+)$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _SPACE = re.compile(r"\s+")
+_APOSTROPHES = "'‘’`"  # (full-width ＇ is ' after NFKC)
 _EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
@@ -106,6 +108,9 @@ def _number_text(raw: str, kind: str, na: bool) -> Normalised:
     if squeezed != text:
         notes.append("去掉了空格或换行")
     text = squeezed
+    if len(text) > 1 and text[0] in _APOSTROPHES:  # typed to keep a number as text, or
+        text = text[1:]                           # a CSV export's formula guard: not data
+        notes.append("去掉了开头的撇号")
     if not text:
         return Normalised(None, "VALUE_BLANK", "只有空格")
     if text in NA_WORDS or text.lower() in NA_WORDS:

@@ -35,6 +35,7 @@ from nianbao.findings import Finding, make
 from nianbao.fsutil import FileTooLarge, NotRegularFile, read_regular
 from nianbao.read.cache import ReadCache, default_cache, new_content_id
 from nianbao.read.reader import Unpacked
+from nianbao.read.text_files import classify_text
 
 MB = 1024 * 1024
 
@@ -92,17 +93,6 @@ _OLE_ENCRYPTED = (_utf16("EncryptedPackage"), _utf16("EncryptionInfo"))
 _OLE_WORD = _utf16("WordDocument")
 _OLE_BOOK = (_utf16("Workbook"), _utf16("Book\x00"))
 
-_OTHER_MAGICS: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF", "这是 PDF 文件"),
-    (b"\x89PNG", "这是 PNG 图片"),
-    (b"\xff\xd8\xff", "这是 JPEG 图片"),
-    (b"GIF8", "这是 GIF 图片"),
-    (b"Rar!", "这是 RAR 压缩包"),
-    (b"7z\xbc\xaf\x27\x1c", "这是 7z 压缩包"),
-    (b"\x1f\x8b", "这是 gzip 压缩文件"),
-    (b"{\\rtf", "这是 RTF 文档"),
-)
-
 # --- the XML scan ----------------------------------------------------------------------------
 
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
@@ -141,14 +131,6 @@ _USUAL_DECLARATION = (  # what Excel, WPS, LibreOffice and xlsxwriter write
     b'<?xml version="1.0" encoding="UTF-8"', b"<?xml version='1.0' encoding='UTF-8'",
     b'<?xml version="1.0" encoding="utf-8"',
 )
-
-# --- the text sniffing (files that are not zips) --------------------------------------------
-
-_TEXT_SAMPLE = 16 * 1024
-_HTML_MARKERS = ("<html", "<!doctype html", "<table", "<head", "<body", "<meta")
-_SPREADSHEETML_2003 = ("urn:schemas-microsoft-com:office:spreadsheet", "progid=\"excel.sheet\"")
-_DELIMITERS = (",", "\t", ";")
-
 
 # --- public API -----------------------------------------------------------------------------
 
@@ -231,75 +213,8 @@ def _ole(data: bytes, name: str) -> Precheck:
 
 
 def _not_zip(data: bytes, name: str) -> Precheck:
-    """HTML or CSV renamed to .xlsx, or something else entirely."""
-    for magic, detail in _OTHER_MAGICS:
-        if data.startswith(magic):
-            return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail=detail))
-    head = _head_as_text(data)
-    if head.startswith("<"):
-        low = head[:4096].lower()
-        if any(marker in low for marker in _HTML_MARKERS):
-            return _reject("html", make("FILE_HTML", file=name))
-        if any(marker in low for marker in _SPREADSHEETML_2003):
-            detail = "这是 Excel 2003 XML 表格（.xml），不是 .xlsx 工作簿"
-            return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail=detail))
-        if low.startswith("<?xml"):
-            return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail="这是 XML 文本文件"))
-    text = _decode_text(data)
-    if text is not None and _mostly_printable(text):
-        if any(d in text for d in _DELIMITERS):
-            return _reject("csv", make("FILE_CSV", file=name))
-        return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail="这是纯文本文件"))
-    return _reject("not-zip", make("FILE_NOT_XLSX", file=name, detail="无法识别的文件格式"))
-
-
-def _head_as_text(data: bytes) -> str:
-    """The start of the file with BOM and leading whitespace removed, for tag sniffing.
-
-    Latin-1 keeps every ASCII byte as itself, so tags are found in any ASCII-compatible
-    encoding (UTF-8, GBK, ...); UTF-16 is recognised by its BOM.
-    """
-    sample = data[:_TEXT_SAMPLE]
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = sample.decode("utf-16", errors="replace")
-    else:
-        text = sample.decode("latin-1")
-    return text.lstrip("\ufeff\xef\xbb\xbf \t\r\n\x00")
-
-
-def _decode_text(data: bytes) -> str | None:
-    """The file's start as text, if it decodes as UTF-16 (BOM), UTF-8 or GB18030."""
-    sample = data[:_TEXT_SAMPLE]
-    complete = len(data) <= _TEXT_SAMPLE
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings: tuple[str, ...] = ("utf-16",)
-    else:
-        encodings = ("utf-8-sig", "gb18030")
-    for encoding in encodings:
-        text = _decode(sample, encoding, complete)
-        if text is not None:
-            return text
-    return None
-
-
-def _decode(sample: bytes, encoding: str, complete: bool) -> str | None:
-    try:
-        return sample.decode(encoding)
-    except UnicodeDecodeError as exc:
-        # A sample cut in the middle of a character is fine; anything else is not text.
-        if complete or exc.start < len(sample) - 4:
-            return None
-        try:
-            return sample[: exc.start].decode(encoding)
-        except UnicodeDecodeError:
-            return None
-
-
-def _mostly_printable(text: str) -> bool:
-    if not text:
-        return False
-    bad = sum(1 for ch in text if not (ch.isprintable() or ch in "\t\r\n\ufeff"))
-    return bad <= len(text) * 0.02
+    """CSV, JSON, HTML renamed to .xlsx, or something else entirely (see text_files)."""
+    return _reject(*classify_text(data, name))
 
 
 # --- zips -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from nianbao.findings import Finding, Severity, make
 from nianbao.read.normalise import MAX_COUNT, NA, normalise
+from nianbao.read.outside import outside_the_form
 from nianbao.read.rawbook import RawCell, RawWorkbook
 from nianbao.spec.layout import (
     META_SHEET,
@@ -106,6 +107,7 @@ def read_submission(book: RawWorkbook, file: str, forms: FormLookup,
         sub.findings.append(make("FORM_FINGERPRINT", file=file, found=found_version))
     sub.form = form
     _Reader(sub, book, layout).read()
+    sub.findings += outside_the_form(book, layout, file)
     return sub
 
 

@@ -22,6 +22,7 @@ from xlsxwriter.worksheet import Worksheet
 from nianbao.cells import a1_range, rectangles
 from nianbao.spec.layout import META_KEYS, META_SHEET, NA_MARKERS, Area, InputCell, Layout
 from nianbao.spec.model import AMOUNT, CODE, COUNT, NUMERIC_KINDS, TEXT, YEAR
+from nianbao.untrusted import QUOTED
 from nianbao.validate.evaluate import sheet_values
 from nianbao.version import __version__
 
@@ -106,8 +107,12 @@ class _Writer:
         self.sheets: dict[str, Worksheet] = {}
 
     def fmt(self, style: str) -> Any:
+        """The format of a style; "label+quoted" is label with a quote prefix (text shown as
+        typed and never taken as a formula, see nianbao.untrusted)."""
         if style not in self.formats:
-            self.formats[style] = self.wb.add_format(self.style(style))
+            name, quoted, _ = style.partition("+quoted")
+            props = self.style(name)
+            self.formats[style] = self.wb.add_format({**props, **QUOTED} if quoted else props)
         return self.formats[style]
 
     def style(self, style: str) -> dict[str, Any]:

@@ -156,24 +156,6 @@ class _Parser:
 Number = int | Decimal | float
 
 
-def evaluate_side(side: Side, lookup: Callable[[Ref], Number]) -> Number:
-    """Sum a side; `lookup` gives each reference's numeric value (non-numbers count as 0)."""
-    total: Number = 0
-    for sign, term in side.terms:
-        value = term if isinstance(term, Decimal) else lookup(term)
-        if isinstance(value, float) or isinstance(total, float):
-            total = float(total) + sign * float(value)
-        else:
-            total = total + sign * value
-    return _tidy(total)
-
-
-def _tidy(value: Number) -> Number:
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return int(value)
-    return value
-
-
 def excel_side(side: Side, address: Callable[[Ref], str]) -> str:
     """Compile a side to an Excel expression; SUM() so that blanks and text count as 0,
     exactly as the Python evaluation treats them."""

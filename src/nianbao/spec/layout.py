@@ -22,6 +22,7 @@ from nianbao.spec.model import COUNT, NUMERIC_KINDS, Block, Form, Header, RuleIn
 T = TypeVar("T")
 
 META_SHEET = "_meta"
+ISSUES_SHEET = "问题清单"  # first sheet of a feedback workbook (collect/feedback.py), not read
 META_KEYS = ("form_id", "form_version", "fingerprint", "unit_code", "unit_name", "year",
              "office", "issued_at", "signature", "generator")
 # What a filler may type for "not applicable" where the form allows it.

@@ -65,12 +65,25 @@ class Plan:
 
 def _compile(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number], ...]
              ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """`current` and `totals` of a plan, compiled from `_source`. They run without builtins
+    (nothing but int and KeyError is in reach), so even a wrong source could not import,
+    open or call anything."""
+    source, constants = _source(sides, computed)
+    namespace: dict[str, Any] = {"__builtins__": {}, "int": int, "KeyError": KeyError,
+                                 "t": _tidy_total, **constants}
+    exec(compile(source, "<rules>", "exec"), namespace)  # the source is ours: see _source
+    return namespace["current"], namespace["totals"]
+
+
+def _source(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number], ...]
+            ) -> tuple[str, dict[str, Number]]:
     """Python source of `_sum` for every side (without previous-year terms) and for every
     computed field, as two functions: the same additions in the same order (so the same
-    results, floats included), without a call per term. Field ids go in as literals (repr),
-    constants by name. Each is written twice: one reads n[id], for when every field is
-    there (a record read from a file; it takes about half the time), the other
-    n.get(id, 0)."""
+    results, floats included), without a call per term; and the constants it names. Field
+    ids go in only as repr() of a str, a string literal whatever the id holds (they never
+    depend on the spec loader's checks); constants by name; every other character is ours.
+    Each is written twice: one reads n[id], for when every field is there (a record read
+    from a file; it takes about half the time), the other n.get(id, 0)."""
     constants: dict[str, Number] = {}
 
     def total(terms: Terms, constant: Number, read: str) -> str:
@@ -82,13 +95,13 @@ def _compile(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number],
         return f"(x if (x := {text}).__class__ is int else t(x))"
 
     def added(fields: tuple[str, ...], read: str) -> str:
-        return "0" + "".join(" + " + read.format(repr(f)) for f in fields)
+        return "0" + "".join(" + " + read.format(_literal(f)) for f in fields)
 
     source = []
     for suffix, read, get in (("all", "n[{}]", ""), ("any", "g({}, 0)", "    g = n.get\n")):
         pairs = "".join(f"        ({total(lt, lc, read)}, {total(rt, rc, read)}),\n"
                         for lt, lc, rt, rc in sides.values())
-        fields = "".join(f"    n[{fid!r}] = v{i} = {total(terms, constant, read)}\n"
+        fields = "".join(f"    n[{_literal(fid)}] = v{i} = {total(terms, constant, read)}\n"
                          for i, (fid, terms, constant) in enumerate(computed))
         found = "".join(f"v{i}, " for i in range(len(computed)))
         source.append(f"def current_{suffix}(n):\n{get}    return (\n{pairs}    )\n\n\n"
@@ -98,9 +111,15 @@ def _compile(sides: dict[str, Sides], computed: tuple[tuple[str, Terms, Number],
                   "    except KeyError:\n        return current_any(n)\n\n\n"
                   "def totals(n):\n    try:\n        return totals_all(n)\n"
                   "    except KeyError:\n        return totals_any(n)\n")
-    namespace: dict[str, Any] = {"t": _tidy_total, **constants}
-    exec(compile("\n\n".join(source), "<rules>", "exec"), namespace)  # (our own plan: ids
-    return namespace["current"], namespace["totals"]                 # are literals)
+    return "\n\n".join(source), constants
+
+
+def _literal(fid: str) -> str:
+    """A field id as a Python string literal; anything but a str (whose repr could be any
+    text) is refused."""
+    if type(fid) is not str:
+        raise TypeError(f"field id {fid!r} is not a str")
+    return repr(fid)
 
 
 def current_sides(p: Plan, nums: Mapping[str, Number]) -> dict[str, tuple[Number, Number]]:
@@ -347,7 +366,7 @@ def difference(a: Number, b: Number) -> Number:
 
 
 def _tidy_total(value: Number) -> Number:
-    """As evaluate_side returns: an integral Decimal becomes an int; floats stay."""
+    """An integral Decimal becomes an int (as a spreadsheet shows it); floats stay."""
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return int(value)
     return value

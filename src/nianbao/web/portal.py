@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nianbao.collect.distribute import Personaliser, template_name
+from nianbao.collect.inbox import UPLOADS  # where uploads wait for the intake
 from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row, open_ledger
 from nianbao.collect.naming import inside
@@ -36,7 +37,6 @@ from nianbao.web.tokens import (
     unit_links,
 )
 
-UPLOADS = "uploads"   # the workspace folder where uploads wait for the intake
 MB = 1024 * 1024
 STATUS_TTL = 2.0   # seconds a status report is reused while nothing changed here
 
@@ -71,7 +71,7 @@ class Portal:
         self.links = LinkState.load(self.ws)
         self.index = TokenIndex(unit_links(self.key, list(self.units), self.links))
         self._links_stamp = -1
-        drop_stale_uploads(self.ws.root / ".nianbao" / UPLOADS)
+        drop_stale_uploads(self.ws.root / UPLOADS)
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -79,7 +79,7 @@ class Portal:
         """This server's own folder of uploads waiting for the intake (one per process, so
         that two servers on one workspace, on one machine or several, never remove each
         other's)."""
-        return self.ws.root / ".nianbao" / UPLOADS / f"{_host()}-{os.getpid()}"
+        return self.ws.root / UPLOADS / f"{_host()}-{os.getpid()}"
 
     # -- ledger -------------------------------------------------------------------------
     def ledger(self) -> Ledger:
