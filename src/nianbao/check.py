@@ -24,6 +24,7 @@ from nianbao.read.rawbook import RawWorkbook
 from nianbao.read.submission import FormLookup, Submission, read_submission
 from nianbao.spec.load import SpecError, load_form, spec_path
 from nianbao.spec.model import Form
+from nianbao.validate.digest import link_consequences
 from nianbao.validate.rules import check_rules
 
 Reader = Callable[[bytes], RawWorkbook]
@@ -120,6 +121,8 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
     result.findings.extend(sub.findings)
     if sub.usable and sub.form is not None:
         result.findings.extend(check_rules(sub.form, sub.values, file=name))
+    if sub.form is not None:
+        result.findings = link_consequences(sub.form, result.findings)
     return result
 
 

@@ -10,18 +10,17 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from nianbao.cli.app import app, console, err_console, fail, print_json
+from nianbao.cli.views import collect_view, status_view
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.intake import CHINA, expand_paths
 from nianbao.collect.intake import collect as collect_files
 from nianbao.collect.ledger import Ledger
 from nianbao.collect.revalidate import revalidate as revalidate_all
 from nianbao.collect.roster import RosterError, Unit, load_roster, subtree
-from nianbao.collect.status import STATE_WORDS, TIME_WORDS, unit_status
+from nianbao.collect.status import unit_status
 from nianbao.collect.workspace import Workspace, WorkspaceError, init_workspace, open_workspace
-from nianbao.findings import title
 from nianbao.fsutil import atomic_write_text
 from nianbao.sandbox import default_jobs
 from nianbao.spec.layout import layout_for
@@ -137,23 +136,9 @@ def collect(
     if as_json:
         print_json(report.to_dict())
     else:
-        table = Table(title=f"本次回收（第 {report.run_id} 批）", title_justify="left")
-        for col in ("文件", "结果", "单位", "错误", "提醒", "说明"):
-            table.add_column(col, overflow="fold")
-        words = {"valid": "[green]通过[/]", "invalid": "[red]有错误[/]",
-                 "rejected": "[bold red]未受理[/]"}
-        # a big batch lists only what needs attention; --json has every file
-        shown = report.items if len(report.items) <= SHOW_ALL else [
-            it for it in report.items if it["status"] != "valid"][:SHOW_ALL]
-        for it in shown:
-            result = ("旧文件重发" if it["reason"] == "REPLAYED_FILE" else "重复（已收过）") \
-                if it["outcome"] == "duplicate" else words[it["status"]]
-            table.add_row(Path(it["path"]).name, result, it["unit"] or "", str(it["errors"]),
-                          str(it["warnings"]), title(it["reason"]) if it["reason"] else "")
-        console.print(table)
-        if len(shown) < len(report.items):
-            console.print(f"（共 {len(report.items)} 个文件，上表只列出需要处理的前 "
-                          f"{len(shown)} 个；全部结果请用 --json 或 nianbao status 查看）")
+        for part in collect_view(report.items, f"本次回收（第 {report.run_id} 批）",
+                                 console.width, SHOW_ALL):
+            console.print(part)
         o = report.outcomes
         console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
                       f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {ws.feedback_dir}。")
@@ -178,20 +163,9 @@ def status(
     if as_json:
         print_json(report.to_dict())
         return
-    table = Table(title=f"{ws.config.year} 年度报送情况（截至 {report.as_of}）",
-                  title_justify="left")
-    for col in ("单位代码", "单位名称", "状态", "时限", "错误", "提醒(未说明)", "说明"):
-        table.add_column(col, overflow="fold")
-    colour = {"valid": "green", "invalid": "red", "rejected": "red", "missing": "yellow"}
-    for u in report.units:
-        table.add_row(u.code, u.name, f"[{colour[u.state]}]{STATE_WORDS[u.state]}[/]",
-                      TIME_WORDS[u.timeliness], str(u.errors), f"{u.warnings}({u.unexplained})",
-                      _short(u.why))
-    console.print(table)
-    t = report.totals
-    console.print(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
-                  f"未受理 {t['rejected']}，未报送 {t['missing']}；逾期报送 {t['late']}，"
-                  f"逾期未报 {t['overdue']}。名单外或无法识别的文件 {t['unattributed_files']} 个。")
+    for part in status_view(report, f"{ws.config.year} 年度报送情况（截至 {report.as_of}）",
+                            console.width):
+        console.print(part)
     if csv_out:
         console.print(f"催报名单已导出：{csv_out}")
 

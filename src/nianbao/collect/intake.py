@@ -28,6 +28,7 @@ from nianbao.fsutil import storable
 from nianbao.read.normalise import json_values
 from nianbao.sandbox import Failure, Limits, sandboxed_map
 from nianbao.spec.model import Form
+from nianbao.validate.digest import link_consequences, problems
 from nianbao.validate.rules import check_rules
 
 ENGINE = f"nianbao {__version__}"
@@ -55,6 +56,7 @@ class Context:
     block_unexplained: bool = False
     received_at: str = ""
     previous: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit -> last year
+    deadlines: dict[str, str] = field(default_factory=dict)  # unit -> its deadline (ISO date)
 
 
     @classmethod
@@ -71,9 +73,15 @@ class Context:
 
             previous = {r.unit_code: r.values for r in
                         records(ledger, load_form(ws.config.form), year - 1)}
+        deadlines = {}
+        if ledger is not None:
+            for u in ledger.units():
+                due = u.deadline or ws.config.deadline
+                if due:
+                    deadlines[u.code] = due.isoformat()
         return cls(ws.key, year, ws.config.form, ws.config.office, units,
                    str(ws.store_dir), str(ws.feedback_dir) if feedback else None,
-                   ws.config.block_unexplained_warnings, received_at, previous)
+                   ws.config.block_unexplained_warnings, received_at, previous, deadlines)
 
     @property
     def office_tag(self) -> str:
@@ -121,8 +129,13 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
     explained = 0
     if form is not None:
         findings, explained = explain(findings, form, result.values)
-    warnings = sum(f.severity == Severity.WARNING for f in findings)
-    errors = sum(f.severity.rank >= Severity.ERROR.rank for f in findings)
+    if form is not None:  # (the cross-year rules' consequences too)
+        findings = link_consequences(form, findings)
+    warnings = sum(f.severity == Severity.WARNING and "caused_by" not in f.values
+                   for f in findings)
+    # mistakes, not their consequences: one slip is one error
+    errors = sum(f.severity.rank >= Severity.ERROR.rank and "caused_by" not in f.values
+                 for f in findings)
     if reason:
         status = "rejected"
     elif blocking(findings) or (ctx.block_unexplained and warnings > explained):
@@ -273,7 +286,7 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
                 "status": v.status if v and outcome != DUPLICATE else None,
                 "unit": v.unit_code if v else None, "reason": v.reason if v else None,
                 "errors": v.errors if v else 0, "warnings": v.warnings if v else 0,
-                **it.outputs}
+                **(problems(v) if v and outcome != DUPLICATE else {}), **it.outputs}
             if outcome == DUPLICATE:
                 item.update(_duplicate(ledger, it.path, sid))
             report.items.append(item)

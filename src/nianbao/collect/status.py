@@ -22,9 +22,14 @@ from typing import Any
 from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.workspace import Config
-from nianbao.findings import title
+from nianbao.spec.load import SpecError, load_form
+from nianbao.spec.model import Form
+from nianbao.validate.digest import digest, first_problem
 
 STATE_WORDS = {"valid": "通过", "invalid": "有错误", "rejected": "未受理", "missing": "未报送"}
+# the cover's 填报人 fields (template 1.1.0 on), shown with a unit's status and to chase it
+CONTACT_WORDS = {"contact.filler": "填报人", "contact.phone": "联系电话",
+                 "contact.reviewer": "审核人", "contact.date": "填报日期"}
 TIME_WORDS = {"on_time": "按时", "late": "逾期报送", "pending": "未到截止日期",
               "overdue": "已逾期未报送"}
 
@@ -46,6 +51,24 @@ class UnitStatus:
     unexplained: int = 0
     why: str = ""
     newer_invalid: bool = False
+    warning_groups: int = 0        # the warnings by cause and block (what a person reads)
+    unexplained_groups: int = 0
+    filled_by: dict[str, str] = field(default_factory=dict)  # the cover's 填报人, 联系电话 ...
+
+    @property
+    def counts_text(self) -> str:
+        """「错误 1 处；提醒 2 类（166 格，未说明 2 类）」 in a few words."""
+        if self.state in ("missing", "rejected"):
+            return ""
+        text = f"错误 {self.errors} 处" if self.errors else ""
+        if self.warning_groups:
+            text += ("；" if text else "") + f"提醒 {self.warning_groups} 类（{self.warnings} 格"
+            text += f"，未说明 {self.unexplained_groups} 类）" if self.unexplained_groups else "）"
+        return text
+
+    @property
+    def contact_text(self) -> str:
+        return " ".join(v for v in self.filled_by.values() if v)
 
 
 @dataclass
@@ -75,7 +98,8 @@ class StatusReport:
         return {"year": self.year, "as_of": self.as_of, "totals": self.totals,
                 "units": [asdict(u) for u in self.units],
                 "chase": [{"code": u.code, "name": u.name, "contact": u.contact,
-                           "state": u.state, "timeliness": u.timeliness, "why": u.why}
+                           "state": u.state, "timeliness": u.timeliness, "why": u.why,
+                           "filled_by": u.filled_by}
                           for u in self.chase],
                 "unattributed": self.unattributed}
 
@@ -83,10 +107,11 @@ class StatusReport:
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["单位代码", "单位名称", "上级单位", "联系人", "状态", "时限", "截止日期",
-                    "原因"])
+                    "原因", *CONTACT_WORDS.values()])
         for u in self.chase:
             w.writerow([u.code, u.name, u.parent, u.contact, STATE_WORDS[u.state],
-                        TIME_WORDS[u.timeliness], u.deadline or "", u.why])
+                        TIME_WORDS[u.timeliness], u.deadline or "", u.why,
+                        *(u.filled_by.get(k, "") for k in CONTACT_WORDS)])
         return "\ufeff" + buf.getvalue()  # BOM: Excel opens UTF-8 CSV correctly
 
 
@@ -107,15 +132,23 @@ def unit_status(ledger: Ledger, config: Config, as_of: datetime | None = None) -
                                  "received_at": row.received_at, "status": v.status,
                                  "reason": v.reason, "unit": v.unit_code})
     out = []
+    form = _form(config.form)
     for u in units:
         rows = by_unit.get(u.code, [])
         deadline = u.deadline or config.deadline
-        out.append(_one(u.code, u.name, u.parent, u.contact, deadline, rows, as_of))
+        out.append(_one(u.code, u.name, u.parent, u.contact, deadline, rows, as_of, form))
     return StatusReport(config.year, as_of.isoformat(timespec="seconds"), out, unattributed)
 
 
+def _form(form_id: str) -> Form | None:
+    try:
+        return load_form(form_id)
+    except SpecError:
+        return None
+
+
 def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
-         rows: list[Row], as_of: datetime) -> UnitStatus:
+         rows: list[Row], as_of: datetime, form: Form | None = None) -> UnitStatus:
     s = UnitStatus(code, name, parent, contact, deadline.isoformat() if deadline else None,
                    "missing", "pending", submissions=len(rows))
     # a refused file is not a report: timeliness counts the usable ones, earliest received
@@ -147,17 +180,14 @@ def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
     s.counting = {"submission": counting.id, "file": counting.file_name,
                   "sha256": counting.sha256, "received_at": counting.received_at}
     s.errors, s.warnings, s.unexplained = v.errors, v.warnings, v.warnings - v.explained
+    if v.warnings:
+        d = digest(v.findings, form)
+        s.warning_groups, s.unexplained_groups = len(d.warnings), d.unexplained
+    values = (v.record or {}).get("values") or {}
+    s.filled_by = {k: str(values[k]) for k in CONTACT_WORDS if values.get(k)}
     return s
 
 
 def _first_error(row: Row) -> str:
     """The first blocking problem in a few words, with where it is."""
-    errors = [f for f in row.verdict.findings if f["severity"] in ("fatal", "error")]
-    first = next((f for f in errors if f["code"] == row.verdict.reason), None) or \
-        (errors[0] if errors else None)
-    if first is None:
-        return title(row.verdict.reason) if row.verdict.reason else ""
-    where = f"{first['sheet']}!{first['cell']}" if first.get("sheet") and first.get("cell") \
-        else ""
-    more = f"等 {len(errors)} 处" if len(errors) > 1 else ""
-    return f"{title(first['code'])}{'（' + where + '）' if where else ''}{more}"
+    return first_problem(row.verdict.findings, row.verdict.reason)

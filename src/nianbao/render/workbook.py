@@ -32,8 +32,10 @@ INPUT_FILL = "#FFF2CC"
 LOCKED_FILL = "#EDEDED"
 HEADER_FILL = "#D9E1F2"
 CHECK_FILL = "#F2F2F2"
+AMBER_FILL = "#F8CBAD"  # a warning: to look at, not to correct (orange, not the inputs' yellow)
 RED = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
 GREEN = {"bg_color": "#C6EFCE", "font_color": "#006100"}
+AMBER = {"bg_color": "#F8CBAD", "font_color": "#843C0C"}
 
 
 @dataclass
@@ -46,6 +48,7 @@ class RenderOptions:
     password: str | None = None
     meta: Mapping[str, str] = field(default_factory=dict)      # extra _meta entries
     marks: Mapping[str, str] = field(default_factory=dict)     # field id -> comment (feedback)
+    warned: frozenset[str] = frozenset()  # marked fields with only warnings: amber, not red
     before: Callable[[Workbook, Callable[[str], Any]], None] | None = None  # extra first sheet
     after: Callable[[Workbook, Callable[[str], Any]], None] | None = None   # extra last sheets
     lock_inputs: bool = False           # a read-only copy (merged totals): nothing to fill
@@ -152,6 +155,10 @@ class _Writer:
                        "num_format": num or "General", "border_color": "#C00000"},
             "marked_text": {**box, "bg_color": "#FFC7CE", "locked": False, "align": "left",
                             "valign": "top", "border_color": "#C00000", "num_format": "@"},
+            "warned": {**box, "bg_color": AMBER_FILL, "locked": False, "align": "center",
+                       "num_format": num or "General", "border_color": "#C55A11"},
+            "warned_text": {**box, "bg_color": AMBER_FILL, "locked": False, "align": "left",
+                            "valign": "top", "border_color": "#C55A11", "num_format": "@"},
             "meta": {},
         }[name]
         return {**base, **extra}
@@ -185,12 +192,16 @@ class _Writer:
         ws.set_paper(9)  # A4
         if spec.landscape:
             ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+        # each official table on one page, as the official form prints; others fit the width
+        ws.fit_to_pages(1, 1 if spec.role in ("table", "cover") else 0)
         ws.center_horizontally()
-        ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+        ws.set_margins(left=0.5, right=0.5, top=0.7, bottom=0.6)
         ws.print_area(0, 0, spec.last_row, spec.last_col)
         if spec.repeat_rows:
             ws.repeat_rows(*spec.repeat_rows)
+        header = page_header(self.opts.identity)
+        if header:
+            ws.set_header(header)
         ws.set_footer("&C第 &P 页，共 &N 页")
         ws.hide_gridlines(2)
 
@@ -232,10 +243,12 @@ class _Writer:
         num = {COUNT: "0", AMOUNT: "General"}.get(kind, "")
         if self.opts.lock_inputs:
             return "locked_text" if kind in (TEXT, CODE) else "locked:" + num
-        marked = fid in self.opts.marks
+        marked = "warned" if fid in self.opts.warned else "marked"
+        if fid not in self.opts.marks:
+            marked = "input"
         if kind in (TEXT, CODE):
-            return "marked_text" if marked else "input_text"
-        return ("marked:" if marked else "input:") + num
+            return marked + "_text"
+        return marked + ":" + num
 
     def validate(self, cell: InputCell, ref: str | None = None) -> None:
         """Data validation of `cell`, or of the range `ref` whose top-left cell it is."""
@@ -294,14 +307,15 @@ class _Writer:
         })
 
     def color(self, name: str) -> Any:
-        """The shared red/green formats of conditional formatting."""
+        """The shared red/amber/green formats of conditional formatting."""
         if name not in self.formats:
-            self.formats[name] = self.wb.add_format(RED if name == "red" else GREEN)
+            self.formats[name] = self.wb.add_format({"red": RED, "amber": AMBER,
+                                                     "green": GREEN}[name])
         return self.formats[name]
 
     def write_formulas(self) -> None:
         cached = sheet_values(self.layout, dict(self.opts.values))
-        red, green = self.color("red"), self.color("green")
+        green = self.color("green")
         for cell in self.layout.formulas:
             a = cell.area
             ws = self.sheets[a.sheet]
@@ -324,11 +338,7 @@ class _Writer:
                 ws.conditional_format(a.ref, {"type": "cell", "criteria": "==", "value": 0,
                                               "format": green})
             elif cell.role in ("status", "table_status"):
-                ok = f'ISNUMBER(SEARCH("校验通过",{a.a1}))'
-                ws.conditional_format(a.ref, {"type": "formula", "criteria": "=" + ok,
-                                              "format": green})
-                ws.conditional_format(a.ref, {"type": "formula", "criteria": f"=NOT({ok})",
-                                              "format": red})
+                self.status_colours(ws, a)
 
         # the many check cells get their colours by block, not one by one: a smaller file
         checks = [c.area for c in self.layout.formulas if c.role == "check"]
@@ -338,6 +348,17 @@ class _Writer:
                      for c in range(a.col, a.last_col + 1)]
             for rect in rectangles(cells):
                 self.verdict_colours(self.sheets[sheet], a1_range(*rect))
+
+    def status_colours(self, ws: Worksheet, a: Area) -> None:
+        """Green only for a complete and balanced form ("…校验通过" and nothing more),
+        amber while only blank cells remain, red for anything to correct."""
+        done = f'RIGHT({a.a1},4)="校验通过"'
+        blanks = f'AND(NOT({done}),ISNUMBER(SEARCH("未填写",{a.a1})),' \
+                 f'ISERROR(SEARCH("标红",{a.a1})))'
+        for criteria, colour in ((done, "green"), (blanks, "amber"),
+                                 (f"AND(NOT({done}),NOT({blanks}))", "red")):
+            ws.conditional_format(a.ref, {"type": "formula", "criteria": "=" + criteria,
+                                          "format": self.color(colour)})
 
     def verdict_colours(self, ws: Worksheet, ref: str) -> None:
         """Red where a check (a difference, a count of errors) is not 0, green where it is."""
@@ -357,6 +378,15 @@ class _Writer:
             "title": f"{self.layout.form.title}统计表", "subject": self.layout.version_text,
             "author": "nianbao", "created": FIXED_TIME, "comments": self.layout.fingerprint,
         })
+
+
+def page_header(identity: Mapping[str, Any]) -> str:
+    """The printed page header: the unit's name left, the year right (none when blank).
+    An & is doubled: Excel reads & in headers as a code."""
+    name = str(identity.get("unit.name") or "").replace("&", "&&")
+    year = identity.get("year")
+    parts = ([f"&L{name}"] if name else []) + ([f"&R{year} 年度"] if year else [])
+    return "".join(parts)
 
 
 def _write_value(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> None:

@@ -33,6 +33,9 @@ FMT_UNBALANCED_COUNT = '"不平衡 "0" 处";;"全部平衡"'
 FMT_INVALID_COUNT = '"有误 "0" 处";;"无误"'
 FMT_BLANK_COUNT = '"未填 "0" 格";;"已填完"'
 FMT_VALUES = '"有误 "0" 处";;"正确"'
+# What the verdict says when only blank cells remain, in templates of version 1.0.0 (a
+# spec's [cover] incomplete says it otherwise; "{n}" is the number of blank cells).
+INCOMPLETE_1_0 = "校验通过，但有 {n} 个单元格未填写（没有的请填 0）"
 
 
 @dataclass(frozen=True)
@@ -156,11 +159,13 @@ def _sheet_ref(sheet: str) -> str:
 
 # -- status texts: the Excel formula and the Python value side by side -------------------
 
-def status_text(unbalanced: int, invalid: int, blank: int, scope: str = "") -> str:
-    """The verdict line the filler reads ("校验通过" / "有 3 处不平衡，请查看标红单元格")."""
+def status_text(unbalanced: int, invalid: int, blank: int, scope: str = "",
+                incomplete: str = INCOMPLETE_1_0) -> str:
+    """The verdict line the filler reads ("校验通过" / "有 3 处不平衡，请查看标红单元格");
+    `incomplete` (the form's words, "{n}" the blank cells) when only blanks remain."""
     if unbalanced + invalid == 0:
         if blank:
-            return f"{scope}校验通过，但有 {blank} 个单元格未填写（没有的请填 0）"
+            return scope + incomplete.replace("{n}", str(blank))
         return f"{scope}校验通过"
     parts = []
     if unbalanced:
@@ -170,10 +175,11 @@ def status_text(unbalanced: int, invalid: int, blank: int, scope: str = "") -> s
     return scope + "，".join(parts) + "，请查看标红单元格"
 
 
-def status_excel(n: str, m: str, b: str, scope: str = "") -> str:
+def status_excel(n: str, m: str, b: str, scope: str = "",
+                 incomplete: str = INCOMPLETE_1_0) -> str:
     """Excel twin of status_text; n, m, b are cell references or expressions."""
-    ok = (f'IF({b}>0,"{scope}校验通过，但有 "&{b}&" 个单元格未填写（没有的请填 0）",'
-          f'"{scope}校验通过")')
+    before, _, after = incomplete.partition("{n}")
+    ok = f'IF({b}>0,"{scope}{before}"&{b}&"{after}","{scope}校验通过")'
     bad = ((f'"{scope}"&' if scope else "")
            + f'IF({n}>0,"有 "&{n}&" 处不平衡","")&IF(AND({n}>0,{m}>0),"，","")'
            + f'&IF({m}>0,"有 "&{m}&" 处填写有误","")&"，请查看标红单元格"')
@@ -311,14 +317,15 @@ class _Builder:
         sheet.last_row, sheet.last_col = row + 1, last
         n, m, b = ("(" + "+".join(totals[k]) + ")" for k in ("unbalanced", "invalid", "blank"))
         status = self.formula(FormulaCell(Area(name, status_row, 1, status_row, last),
-                                          status_excel(n, m, b), "status", "status"))
+                                          status_excel(n, m, b, "", c.incomplete), "status",
+                                          "status"))
         for table in self.form.tables:
             cnt = self.counts[table.id]
             refs = [f"{_sheet_ref(name)}{cnt[k].area.a1}" for k in ("unbalanced", "invalid",
                                                                     "blank")]
             cell = self.table_status[table.id]
             self.formulas[self.formulas.index(cell)] = self.table_status[table.id] = FormulaCell(
-                cell.area, status_excel(*refs, scope="本表"), "table_status", "status",
+                cell.area, status_excel(*refs, "本表", c.incomplete), "table_status", "status",
                 table=table.id)
         return status
 

@@ -1,0 +1,119 @@
+"""What status and collect print, fitted to the terminal: problems first, one unit (or file)
+on one line when the terminal is wide, on two when it is narrow, never wrapped further."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from nianbao.collect.status import STATE_WORDS, TIME_WORDS, StatusReport, UnitStatus
+
+WIDE = 110  # from this many columns on, a table with one line per unit
+STATE_STYLE = {"valid": "green", "invalid": "red", "rejected": "bold red", "missing": "yellow"}
+# problems first: what needs chasing, then what passed with something to explain
+_ORDER = {"invalid": 0, "rejected": 1, "missing": 2, "valid": 3}
+SHOW_UNATTRIBUTED = 20
+
+
+def _line(parts: Iterable[tuple[str, str]], width: int, indent: int = 0) -> Text:
+    text = Text(" " * indent)
+    for words, style in parts:
+        if words:
+            text.append(words, style=style)
+    text.truncate(width, overflow="ellipsis")
+    return text
+
+
+def status_order(units: list[UnitStatus]) -> list[UnitStatus]:
+    """Units with problems first (errors, refused, missing and overdue first), roster order
+    within each state."""
+    return sorted(units, key=lambda u: (_ORDER[u.state], u.timeliness != "overdue",
+                                        u.state == "valid" and u.unexplained == 0))
+
+
+def status_view(report: StatusReport, title: str, width: int) -> list[RenderableType]:
+    """The status of every unit at this terminal width."""
+    units = status_order(report.units)
+    out: list[RenderableType] = [Text(title, style="bold")]
+    if width >= WIDE:
+        table = Table(show_edge=False, pad_edge=False, expand=False)
+        for col, most in (("单位代码", 12), ("单位名称", 26), ("状态", 6), ("时限", 12),
+                          ("问题", 30), ("说明", 36)):
+            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=most)
+        for u in units:
+            table.add_row(u.code, u.name, Text(STATE_WORDS[u.state], STATE_STYLE[u.state]),
+                          TIME_WORDS[u.timeliness], u.counts_text,
+                          "；".join(x for x in (u.why, u.contact_text) if x))
+        out.append(table)
+    else:
+        for u in units:
+            out.append(_line([(STATE_WORDS[u.state], STATE_STYLE[u.state]),
+                              (f"  {u.name}", "bold"), (f"（{u.code}）", "")], width))
+            why = "" if u.state == "missing" else u.why  # (the state says it)
+            detail = "；".join(x for x in (TIME_WORDS[u.timeliness], u.counts_text, why,
+                                          u.contact_text) if x)
+            out.append(_line([(detail, "")], width, indent=4))
+    t = report.totals
+    out.append(Text(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
+                    f"未受理 {t['rejected']}，未报送 {t['missing']}；逾期报送 {t['late']}，"
+                    f"逾期未报 {t['overdue']}。"))
+    if report.unattributed:
+        out.append(Text(f"名单外或无法识别的文件 {len(report.unattributed)} 个："))
+        for item in report.unattributed[:SHOW_UNATTRIBUTED]:
+            why = f"（{item['reason']}）" if item.get("reason") else ""
+            out.append(_line([(f"#{item['submission']} {item['file']}{why}", "")], width,
+                             indent=2))
+        if len(report.unattributed) > SHOW_UNATTRIBUTED:
+            out.append(Text(f"  ……另有 {len(report.unattributed) - SHOW_UNATTRIBUTED} 个"
+                            "（用 --json 查看全部）"))
+    return out
+
+
+RESULT_WORDS = {"valid": ("通过", "green"), "invalid": ("有错误", "red"),
+                "rejected": ("未受理", "bold red")}
+
+
+def collect_view(items: list[dict[str, Any]], title: str, width: int, limit: int
+                 ) -> list[RenderableType]:
+    """A collect run: new files (problems first, at most `limit` when there are many),
+    duplicates as one summary line."""
+    fresh = [it for it in items if it["outcome"] != "duplicate"]
+    repeated = [it for it in items if it["outcome"] == "duplicate"]
+    fresh.sort(key=lambda it: _ORDER.get(it["status"] or "valid", 3))
+    shown = fresh if len(items) <= limit else [it for it in fresh
+                                              if it["status"] != "valid"][:limit]
+    out: list[RenderableType] = [Text(title, style="bold")]
+    rows = []
+    for it in shown:
+        word, style = RESULT_WORDS[it["status"]]
+        groups = it.get("warning_groups", 0)
+        counts = "；".join(x for x in (f"错误 {it['errors']} 处" if it["errors"] else "",
+                                       f"提醒 {groups} 类（{it['warnings']} 格）" if groups
+                                       else "") if x)
+        rows.append((word, style, Path(it["path"]).name, it["unit"] or "", counts,
+                     it.get("first") or ""))
+    if width >= WIDE:
+        table = Table(show_edge=False, pad_edge=False)
+        for col, most in (("结果", 6), ("文件", 34), ("单位", 12), ("问题", 24), ("说明", 40)):
+            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=most)
+        for word, style, name, unit, counts, first in rows:
+            table.add_row(Text(word, style), name, unit, counts, first)
+        out.append(table)
+    else:
+        for word, style, name, unit, counts, first in rows:
+            out.append(_line([(word, style), (f"  {name}", "")], width))
+            out.append(_line([("；".join(x for x in (unit, counts, first) if x), "")], width,
+                             indent=4))
+    if len(shown) < len(fresh):
+        out.append(Text(f"（新收 {len(fresh)} 个文件，上面只列出需要处理的前 {len(shown)} 个；"
+                        "全部结果请用 --json 或 nianbao status 查看）"))
+    if repeated:
+        replays = sum(it.get("reason") == "REPLAYED_FILE" for it in repeated)
+        more = f"，其中旧文件重发 {replays} 个" if replays else ""
+        out.append(Text(f"重复（已收过的同一文件）{len(repeated)} 个，不重复入账{more}。"))
+    return out
