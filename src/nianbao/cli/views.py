@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -39,9 +40,9 @@ def status_order(units: list[UnitStatus]) -> list[UnitStatus]:
 def status_view(report: StatusReport, title: str, width: int) -> list[RenderableType]:
     """The status of every unit at this terminal width."""
     units = status_order(report.units)
-    out: list[RenderableType] = [Text(title, style="bold")]
+    out: list[RenderableType] = [_line([(title, "bold")], width)]
     if width >= WIDE:
-        table = Table(show_edge=False, pad_edge=False, expand=False)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for col, most in (("单位代码", 12), ("单位名称", 26), ("状态", 6), ("时限", 12),
                           ("问题", 30), ("说明", 36)):
             table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=most)
@@ -59,9 +60,11 @@ def status_view(report: StatusReport, title: str, width: int) -> list[Renderable
                                           u.contact_text) if x)
             out.append(_line([(detail, "")], width, indent=4))
     t = report.totals
-    out.append(Text(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
-                    f"未受理 {t['rejected']}，未报送 {t['missing']}；逾期报送 {t['late']}，"
-                    f"逾期未报 {t['overdue']}。"))
+    states = (f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
+              f"未受理 {t['rejected']}，未报送 {t['missing']}；")
+    times = f"逾期报送 {t['late']}，逾期未报 {t['overdue']}。"
+    out += [Text(states + times)] if width >= WIDE else [_line([(states, "")], width),
+                                                          _line([(times, "")], width)]
     if report.unattributed:
         out.append(Text(f"名单外或无法识别的文件 {len(report.unattributed)} 个："))
         for item in report.unattributed[:SHOW_UNATTRIBUTED]:
@@ -87,7 +90,7 @@ def collect_view(items: list[dict[str, Any]], title: str, width: int, limit: int
     fresh.sort(key=lambda it: _ORDER.get(it["status"] or "valid", 3))
     shown = fresh if len(items) <= limit else [it for it in fresh
                                               if it["status"] != "valid"][:limit]
-    out: list[RenderableType] = [Text(title, style="bold")]
+    out: list[RenderableType] = [_line([(title, "bold")], width)]
     rows = []
     for it in shown:
         word, style = RESULT_WORDS[it["status"]]
@@ -98,7 +101,7 @@ def collect_view(items: list[dict[str, Any]], title: str, width: int, limit: int
         rows.append((word, style, Path(it["path"]).name, it["unit"] or "", counts,
                      it.get("first") or ""))
     if width >= WIDE:
-        table = Table(show_edge=False, pad_edge=False)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for col, most in (("结果", 6), ("文件", 34), ("单位", 12), ("问题", 24), ("说明", 40)):
             table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=most)
         for word, style, name, unit, counts, first in rows:
@@ -110,10 +113,11 @@ def collect_view(items: list[dict[str, Any]], title: str, width: int, limit: int
             out.append(_line([("；".join(x for x in (unit, counts, first) if x), "")], width,
                              indent=4))
     if len(shown) < len(fresh):
-        out.append(Text(f"（新收 {len(fresh)} 个文件，上面只列出需要处理的前 {len(shown)} 个；"
-                        "全部结果请用 --json 或 nianbao status 查看）"))
+        out.append(_line([(f"（新收 {len(fresh)} 个文件，只列出需要处理的前 {len(shown)} 个；"
+                            "全部结果请用 --json 或 nianbao status 查看）", "")], width))
     if repeated:
         replays = sum(it.get("reason") == "REPLAYED_FILE" for it in repeated)
         more = f"，其中旧文件重发 {replays} 个" if replays else ""
-        out.append(Text(f"重复（已收过的同一文件）{len(repeated)} 个，不重复入账{more}。"))
+        out.append(_line([(f"重复（已收过的同一文件）{len(repeated)} 个，不重复入账{more}。",
+                           "")], width))
     return out

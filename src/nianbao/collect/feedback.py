@@ -192,6 +192,9 @@ def summary_text(d: Digest, verdict: Verdict, file: str) -> str:
     if verdict.status == "invalid" and left:
         return text + ("请修改标红的单元格（鼠标停在单元格上可看批注），封面“校验结果”显示"
                        "“校验通过”后保存为 .xlsx 重新报送。")
+    if verdict.status == "invalid" and d.unexplained:  # warnings block in this collection
+        return text + ("请在该表下方“说明”栏说明标橙单元格的情况（或更正），"
+                       "保存为 .xlsx 后重新报送。")
     if verdict.status == "invalid":
         return text + "请核对无误后将本反馈表保存为 .xlsx 重新报送。"
     if d.unexplained:
@@ -254,7 +257,9 @@ def receipt_text(result: CheckResult, verdict: Verdict, ctx: Context) -> str:
         f"收到时间：{ctx.received_at}",
     ]
     if deadline:
-        on_time = ctx.received_at[:10] <= deadline if ctx.received_at else None
+        # (a refused file is not a report: it is neither on time nor late)
+        on_time = ctx.received_at[:10] <= deadline if ctx.received_at and \
+            verdict.status != "rejected" else None
         when = "" if on_time is None else ("（按时）" if on_time else "（已逾期）")
         lines.append(f"报送截止日期：{deadline}{when}")
     lines += [f"审核结果：{status}", d.counts_text()]

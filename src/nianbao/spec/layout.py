@@ -277,7 +277,7 @@ class _Builder:
             sheet.heights[row] = 15 * _lines(c.hint, 100) + 6
             row += 1
         row += 1
-        for f in c.fields:
+        for f in (f for f in c.fields if not f.below):
             self.label(Area(name, row, 0), f.label, "label")
             self.input(Area(name, row, 1, row, last), f.id)
             sheet.heights[row] = 22
@@ -309,6 +309,14 @@ class _Builder:
             self.counts[table.id] = cells
             sheet.heights[row] = 20
             row += 1
+        below = [f for f in c.fields if f.below]
+        if below:  # who filled it in: under the verdict, as a paper form's signature block
+            row += 1
+            for f in below:
+                self.label(Area(name, row, 0), f.label, "label")
+                self.input(Area(name, row, 1, row, last), f.id)
+                sheet.heights[row] = 22
+                row += 1
         self.label(Area(name, row + 1, 0), c.version_label, "label")
         # shown, not verified: the version lives in _meta, and the fingerprint must not
         # change with a version bump that leaves the layout alone

@@ -221,11 +221,12 @@ class _Builder:
         for i, f in enumerate(self.get(data, "fields", path, list) or []):
             fp = f"{path}.fields[{i}]"
             f = self.table_at(f, fp)
-            self.unknown_keys(f, fp, {"id", "label", "kind", "required", "width"})
+            self.unknown_keys(f, fp, {"id", "label", "kind", "required", "width", "below"})
             fid = self.field_id(f, fp)
             items.append(CoverField(fid, self.get(f, "label", fp, str) or "",
                                     self.get(f, "kind", fp, str, TEXT, KINDS),
-                                    self.get(f, "required", fp, bool, False)))
+                                    self.get(f, "required", fp, bool, False),
+                                    self.get(f, "below", fp, bool, False)))
         values = [self.get(data, k, path, str) for k in ("sheet", "title", "status_label",
                                                           "version_label")]
         if None in values:

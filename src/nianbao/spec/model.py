@@ -90,6 +90,7 @@ class CoverField:
     label: str
     kind: str
     required: bool = False
+    below: bool = False  # placed below the verdict (who filled it in), not with the identity
 
 
 @dataclass(frozen=True)
