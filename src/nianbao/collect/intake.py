@@ -28,7 +28,7 @@ from nianbao.fsutil import storable
 from nianbao.read.normalise import json_values
 from nianbao.sandbox import Failure, Limits, sandboxed_map
 from nianbao.spec.model import Form
-from nianbao.validate.digest import link_consequences, problems
+from nianbao.validate.digest import NO_PROBLEMS, link_consequences, problems
 from nianbao.validate.rules import check_rules
 
 ENGINE = f"nianbao {__version__}"
@@ -286,7 +286,7 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
                 "status": v.status if v and outcome != DUPLICATE else None,
                 "unit": v.unit_code if v else None, "reason": v.reason if v else None,
                 "errors": v.errors if v else 0, "warnings": v.warnings if v else 0,
-                **(problems(v) if v and outcome != DUPLICATE else {}), **it.outputs}
+                **(problems(v) if v and outcome != DUPLICATE else NO_PROBLEMS), **it.outputs}
             if outcome == DUPLICATE:
                 item.update(_duplicate(ledger, it.path, sid))
             report.items.append(item)
@@ -301,7 +301,8 @@ def collect(ws: Workspace, ledger: Ledger, paths: Iterable[Path], *, jobs: int =
             report.items.append({"path": it.path, "outcome": REJECTED, "submission": None,
                                  "status": "rejected", "unit": None,
                                  "reason": it.verdict.reason if it.verdict else None,
-                                 "errors": 1, "warnings": 0})
+                                 "errors": 1, "warnings": 0,
+                                 **(problems(it.verdict) if it.verdict else NO_PROBLEMS)})
         else:
             batch.append(it)
         if len(batch) >= BATCH:

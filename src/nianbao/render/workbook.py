@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,8 @@ class RenderOptions:
     before: Callable[[Workbook, Callable[[str], Any]], None] | None = None  # extra first sheet
     after: Callable[[Workbook, Callable[[str], Any]], None] | None = None   # extra last sheets
     lock_inputs: bool = False           # a read-only copy (merged totals): nothing to fill
+    cover_note: str | None = None       # instead of the cover's hint (what a merged copy is)
+    omit_sheets: frozenset[str] = frozenset()  # sheets without fields left out (填报说明)
 
 
 class _Worksheet(Worksheet):
@@ -166,12 +169,22 @@ class _Writer:
     def write(self) -> None:
         if self.opts.before:
             self.opts.before(self.wb, self.fmt)
+        omit = {s.name for s in self.layout.sheets if s.role == "instructions"} \
+            & self.opts.omit_sheets
         for spec in self.layout.sheets:
+            if spec.name in omit:
+                continue
             ws = self.wb.add_worksheet(spec.name)
             self.sheets[spec.name] = ws
             self.page(ws, spec)
+        cover = self.layout.form.cover
         for label in self.layout.labels:
-            self.put(label.area, label.text, self.fmt(label.style))
+            if label.area.sheet in omit:
+                continue
+            text = label.text
+            if self.opts.cover_note and label.area.sheet == cover.sheet and text == cover.hint:
+                text = self.opts.cover_note
+            self.put(label.area, text, self.fmt(label.style))
         self.write_inputs()
         self.write_formulas()
         for ws in self.sheets.values():
@@ -380,10 +393,14 @@ class _Writer:
         })
 
 
+_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
 def page_header(identity: Mapping[str, Any]) -> str:
     """The printed page header: the unit's name left, the year right (none when blank).
     An & is doubled: Excel reads & in headers as a code."""
-    name = str(identity.get("unit.name") or "").replace("&", "&&")
+    name = _HEADER_UNSAFE.sub("", str(identity.get("unit.name") or ""))[:60]
+    name = name.replace("&", "&&").replace("[Picture]", "［Picture］")  # (an image code)
     year = identity.get("year")
     parts = ([f"&L{name}"] if name else []) + ([f"&R{year} 年度"] if year else [])
     return "".join(parts)

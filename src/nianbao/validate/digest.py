@@ -214,12 +214,15 @@ def first_problem(findings: list[Mapping[str, Any]], reason: str | None = None) 
     return f"{title(first['code'])}{'（' + where + '）' if where else ''}{more}"
 
 
+NO_PROBLEMS: dict[str, Any] = {"first": "", "warning_groups": 0}
+
+
 def problems(verdict: Any) -> dict[str, Any]:
     """What a collect run says of one verdict: its first mistake (or first group of
     warnings) and how many groups of warnings. Reads the findings only when there is
     something to say (a clean verdict keeps its findings undecoded)."""
     if verdict.status == "valid" and not verdict.warnings:
-        return {"first": "", "warning_groups": 0}
+        return dict(NO_PROBLEMS)
     d = digest(verdict.findings)
     first = first_problem(verdict.findings, verdict.reason)
     if not first and d.warnings:
