@@ -318,7 +318,7 @@ def test_blank_template_shows_blank_count(cached, layout):
                                                      layout.form.cover.incomplete)
     assert cached["依申请公开"]["D2"].value == "本表尚有 144 个单元格未填写（没有的请填 0）"
     assert cached["主动公开"]["B2"].value == "本表尚有 10 个单元格未填写（没有的请填 0）"
-    assert cached["复议诉讼"]["B2"].value == "本表校验通过，但有 12 个单元格未填写（没有的请填 0）"
+    assert cached["复议诉讼"]["B2"].value == "本表尚有 12 个单元格未填写（没有的请填 0）"
     assert [cached["封面"][f"D{r}"].value for r in (10, 11, 12)] == [10, 144, 12]
 
 
