@@ -20,7 +20,7 @@ run_findings nianbao collect -w "$WS" samples/returns --received-at 2023-01-15T1
 run nianbao status -w "$WS" --as-of 2023-01-31 --csv "$WS/催报名单.csv"
 if nianbao merge --help >/dev/null 2>&1; then
   run_findings nianbao merge -w "$WS" -o "$WS/汇总-2022.xlsx"
-  run nianbao report -w "$WS" --merged -o "$WS/年度报告-汇总-2022.docx"
+  run nianbao report -w "$WS" --merged --publisher 青溪区人民政府 -o "$WS/年度报告-汇总-2022.docx"
 fi
 echo
 echo "反馈表和回执：$WS/feedback/；催报名单：$WS/催报名单.csv"

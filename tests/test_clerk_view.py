@@ -283,3 +283,36 @@ def test_cover_contacts_read_back_and_1_0_0_returns_read_exactly() -> None:
                              if not k.startswith("contact.")}
     assert result.identity == new.identity == identity
     assert load_older_form(FORM.id, "../x") is None and load_older_form(FORM.id, "0.1.0") is None
+
+
+# -- the terminal at 80 columns ------------------------------------------------------------------
+
+def test_collect_and_status_fit_80_columns(tmp_path: Path) -> None:
+    from rich.cells import cell_len
+    from typer.testing import CliRunner
+
+    from nianbao.cli import app
+
+    root = tmp_path / "ws"
+    shutil.copytree(ROOT / "samples" / "workspace", root)
+    env = {"COLUMNS": "80"}
+    args = ["collect", "-w", str(root), str(RETURNS), "--received-at", "2023-01-15T10:00",
+            "-j", "1"]
+    first = CliRunner().invoke(app, args, env=env)
+    lines = first.stdout.splitlines()
+    assert lines[-1] == str(root / "feedback")  # a path is never cut: on its own line
+    assert max(cell_len(line) for line in lines[:-1]) <= 80
+    at = lines.index(next(line for line in lines if "区农业农村局-2022.xlsx" in line))
+    assert lines[at].startswith("有错误") and lines[at + 1] == \
+        "    330599-016；错误 1 处；公式被改写（依申请公开!J7）"  # 说明: the first problem
+    again = CliRunner().invoke(app, args, env=env).stdout  # every file a duplicate: one line
+    assert "重复（已收过的同一文件）14 个，不重复入账。" in again
+    assert ".xlsx" not in again
+    status = CliRunner().invoke(app, ["status", "-w", str(root), "--as-of", "2023-01-31"],
+                                env=env).stdout.splitlines()
+    assert max(cell_len(line) for line in status) <= 80
+    units = [i for i, line in enumerate(status) if re.search(r"（330599(-\d+)?）$", line)]
+    assert len(units) == 17 and all(not status[i + 1].startswith(("通过", "有错误", "未"))
+                                    for i in units)
+    audit = next(i for i in units if "审计局" in status[i])
+    assert status[audit + 1].startswith("    按时；提醒 1 类（166 格，未说明 1 类）；韩冰 0572-")

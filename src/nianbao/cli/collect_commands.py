@@ -141,7 +141,8 @@ def collect(
             console.print(part)
         o = report.outcomes
         console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
-                      f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {ws.feedback_dir}。")
+                      f" 个，重复 {o['duplicate']} 个。")
+        console.print(f"反馈表和回执在：\n{ws.feedback_dir}")  # (a long path on its own line)
     statuses = report.statuses
     raise typer.Exit(2 if statuses["rejected"] else 1 if statuses["invalid"] else 0)
 

@@ -59,7 +59,7 @@ def cover_note(result: MergeResult, office: str, office_code: str, as_of: str) -
 
 def _provenance(wb: Any, fmt: Any, result: MergeResult) -> None:
     ws = wb.add_worksheet(PROVENANCE_SHEET)
-    widths = (14, 30, 8, 8, 20, 16, 22, 6, 6, 6, 50)
+    widths = (14, 30, 10, 8, 36, 18, 16, 6, 6, 6, 40)
     for i, w in enumerate(widths):
         ws.set_column(i, i, w)
     _print_setup(ws, 2)
@@ -82,17 +82,20 @@ def _provenance(wb: Any, fmt: Any, result: MergeResult) -> None:
                  c.row.received_at, v.errors, v.warnings, v.explained, explanation)
         for col, value in enumerate(cells):
             _put(ws, row, col, value, fmt("label"))
+        ws.set_row(row, 30)  # the file's hash on two lines: printed whole, not cut
         row += 1
     row += 1
     ws.merge_range(row, 0, row, 3, f"未纳入汇总的单位（{len(result.left_out)} 个）",
                    fmt("section"))
     row += 1
-    for col, text in enumerate(("单位代码", "单位名称", "原因")):
+    for col, text in enumerate(("单位代码", "单位名称")):
         ws.write_string(row, col, text, fmt("header"))
+    ws.merge_range(row, 2, row, 5, "原因", fmt("header"))
     for unit, why in result.left_out:
         row += 1
-        for col, value in enumerate((unit.code, unit.name, why)):
-            ws.write_string(row, col, value, fmt("label"))
+        ws.write_string(row, 0, unit.code, fmt("label"))
+        ws.write_string(row, 1, unit.name, fmt("label"))
+        ws.merge_range(row, 2, row, 5, why, fmt("label"))
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True,
                     "format_columns": True, "autofilter": True})
 

@@ -221,6 +221,17 @@ def _char_width(text: str) -> float:
     return sum(2.1 if ord(ch) > 0x2E7F else 1.1 for ch in text)
 
 
+def _balanced_width(texts: list[str], most: float = 18, least: float = 10) -> float:
+    """A label column's width: each label on one line when it fits in `most`, else on
+    lines of even length (never one character left alone on a line of its own)."""
+    width = least
+    for text in texts:
+        cw = _char_width(text)
+        lines = max(1, math.ceil(cw / (most - 1.5)))
+        width = max(width, cw / lines + 1.5)
+    return round(width, 1)
+
+
 def _lines(text: str, width: float) -> int:
     return max(1, math.ceil(_char_width(text) / max(width - 1, 1)))
 
@@ -496,7 +507,8 @@ class _Builder:
             sheet.widths[0] = min(max(longest + 2, 12), 44)
         else:
             for k in range(label_cols - 1):
-                sheet.widths[k] = 10
+                groups = [r.path[k] for b in table.blocks for r in b.rows if len(r.path) > k + 1]
+                sheet.widths[k] = _balanced_width(groups)
             if label_cols:
                 sheet.widths[label_cols - 1] = 40
         single = [_char_width(c.path[-1]) for b in table.blocks for c in b.columns
