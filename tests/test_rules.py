@@ -146,7 +146,7 @@ def test_r1_column_natural_person(form):
     assert f.severity == Severity.ERROR and f.file == "a.xlsx"
     # in the filler's words: rows and the column by their labels, the cells in brackets
     assert f.message == (
-        "依申请公开：一、本年新收 + 二、上年结转（自然人：5）≠（七）总计 + 四、结转下年度"
+        "依申请公开!D7：一、本年新收 + 二、上年结转（自然人：5）≠（七）总计 + 四、结转下年度"
         "（自然人：0），差 5 [D7+D8, D30+D31]（第一项加第二项之和，应等于第三项（七）总计加第四项"
         "之和）")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nianbao.findings import Finding, Severity
+from nianbao.validate.digest import digest
 
 app = typer.Typer(
     name="nianbao",
@@ -27,8 +27,6 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SEVERITY_STYLE = {Severity.FATAL: "bold red", Severity.ERROR: "red",
                   Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-# More than this many findings of one code in one file are shown as one line.
-COLLAPSE_AFTER = 5
 
 
 def print_json(data: Any) -> None:
@@ -42,22 +40,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def findings_table(findings: Iterable[Finding], title: str | None = None) -> Table:
-    """Findings as a table, most severe first; a long run of one code collapses to a line."""
+    """Findings as a table, mistakes first; a consequence is said on its cause, warnings and
+    notes one line per cause and block (`--json` has every finding)."""
     table = Table(title=title, show_lines=False, expand=True, title_justify="left")
     table.add_column("级别", no_wrap=True)
     table.add_column("问题（含位置）", overflow="fold")
-    items = sorted(findings, key=lambda f: -f.severity.rank)
-    counts = Counter(f.code for f in items)
-    shown: Counter[str] = Counter()
-    for f in items:
-        if counts[f.code] > COLLAPSE_AFTER:
-            shown[f.code] += 1
-            if shown[f.code] == COLLAPSE_AFTER:
-                rest = counts[f.code] - COLLAPSE_AFTER + 1
-                table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]",
-                              f"……同类问题另有 {rest} 处（用 --json 查看全部）")
-                continue
-            if shown[f.code] > COLLAPSE_AFTER:
-                continue
-        table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]", f.message)
+    d = digest(list(findings))
+    for f in sorted(d.errors, key=lambda f: -Severity(f["severity"]).rank):
+        severity = Severity(f["severity"])
+        table.add_row(f"[{SEVERITY_STYLE[severity]}]{severity.label}[/]", f["message"])
+    for group in (*d.warnings, *d.notes):
+        severity = Severity(group.severity)
+        table.add_row(f"[{SEVERITY_STYLE[severity]}]{severity.label}[/]", group.message)
     return table

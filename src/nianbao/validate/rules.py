@@ -58,7 +58,7 @@ def unbalanced(form: Form, inst: RuleInstance, lhs: Any, rhs: Any,
         cells="、".join(dict.fromkeys(cells)), instance=inst.id,
     )
     # in the filler's words: rows and columns by their labels, the cells in brackets
-    text = f"{place.sheet}：{rule_message(finding, form)}（{inst.rule.text}）"
+    text = f"{place.sheet}!{place.a1}：{rule_message(finding, form)}（{inst.rule.text}）"
     return dataclasses.replace(finding, message=text)
 
 
