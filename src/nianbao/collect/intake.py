@@ -131,6 +131,9 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
         findings, explained = explain(findings, form, result.values)
     if form is not None:  # (the cross-year rules' consequences too)
         findings = link_consequences(form, findings)
+        # explained mistakes, as counted: a consequence is neither counted nor explained
+        explained = sum(f.severity == Severity.WARNING and "explanation" in f.values
+                        and "caused_by" not in f.values for f in findings)
     warnings = sum(f.severity == Severity.WARNING and "caused_by" not in f.values
                    for f in findings)
     # mistakes, not their consequences: one slip is one error
