@@ -189,6 +189,8 @@ def summary_text(d: Digest, verdict: Verdict, file: str) -> str:
                          for f in repaired[:3]) + ("等" if len(repaired) > 3 else "")
         text += (f"本反馈表已按模板恢复 {len(repaired)} 处被改动的表格文字或公式（{where}），"
                  "请核对恢复后的合计。")
+    if any(g.code == "VALUE_NORMALISED" for g in d.warnings):
+        text += "标橙单元格中的数字已按读取的结果填好（不再以文本形式存储）。"
     if verdict.status == "invalid" and left:
         return text + ("请修改标红的单元格（鼠标停在单元格上可看批注），封面“校验结果”显示"
                        "“校验通过”后保存为 .xlsx 重新报送。")
