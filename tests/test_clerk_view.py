@@ -178,6 +178,9 @@ def test_feedback_agrees_with_its_cover_and_says_what_it_repaired(demo) -> None:
     assert "本反馈表已按模板恢复 1 处被改动的表格文字或公式（依申请公开!J7）" in sheet["A2"].value
     assert [(c.value) for c in sheet[5]][1:3] == ["已恢复", "依申请公开!J7"]
     assert sheet.max_row == 5  # the two checks that followed are said on it, not listed
+    for name in ("封面", "依申请公开"):  # printed pages name the unit and the year
+        assert (wb[name].oddHeader.left.text, wb[name].oddHeader.right.text) == (
+            "青溪区农业农村局", "2022 年度")
     cover = openpyxl.load_workbook(items["区农业农村局-2022.xlsx"]["feedback"], data_only=True)
     assert cover["封面"][LAYOUT.status.area.a1].value == "校验通过"  # 问题清单: repaired
     # a unit that passed with warnings is not asked to send the file again
