@@ -185,8 +185,19 @@ def test_status_command_table(january) -> None:
     assert "名单外或无法识别的文件 1 个：\n  #6 年报.xlsx（FILE_CORRUPT）" in result.stdout
     lines = result.stdout.splitlines()
     units = [line for line in lines if "330599" in line]
-    assert len(units) == 9  # one line per unit on a wide terminal
+    assert len(units) == 9  # one line per unit on a wide terminal, within its width
+    assert max(cell_len(line) for line in lines) <= 200
     assert units[0].split()[:3] == ["330599-007", "青溪区民政局", "有错误"]  # problems first
+
+
+@pytest.mark.parametrize("width", [120, 110])
+def test_status_table_fits_a_wide_terminal(january, width: int) -> None:
+    ws, _, _ = january
+    result = CliRunner().invoke(app, ["status", "-w", str(ws.root), "--as-of", "2023-01-31"],
+                                env={"COLUMNS": str(width)})
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    assert sum("330599" in line for line in lines) == 9  # one line per unit
 
 
 @pytest.mark.parametrize("width", [80, 60])

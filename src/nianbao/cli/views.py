@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -30,6 +31,33 @@ def _line(parts: Iterable[tuple[str, str]], width: int, indent: int = 0) -> Text
     return text
 
 
+def fitted_table(columns: tuple[tuple[str, int, int], ...], rows: list[list[Text]],
+                 width: int, first: tuple[int, ...] = ()) -> Table:
+    """A table of one line per row within `width`: each column (name, least, most) gets
+    its least, what is left goes to the columns (those in `first` first) up to their most,
+    and every cell is cut to its column with an ellipsis."""
+    gaps = 2 * (len(columns) - 1)
+    sizes = [least for _, least, _ in columns]
+    left = width - gaps - sum(sizes)
+    for i in (*first, *(i for i in range(len(columns)) if i not in first)):
+        _, least, most = columns[i]
+        need = min(most, max([least] + [cell_len(r[i].plain) for r in rows])) - sizes[i]
+        grant = max(0, min(need, left))
+        sizes[i] += grant
+        left -= grant
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for (name, _, _), size in zip(columns, sizes, strict=True):
+        table.add_column(name, no_wrap=True, min_width=size, max_width=size)
+    for row in rows:
+        cut = []
+        for cell, size in zip(row, sizes, strict=True):
+            cell = cell.copy()
+            cell.truncate(size, overflow="ellipsis")
+            cut.append(cell)
+        table.add_row(*cut)
+    return table
+
+
 def status_order(units: list[UnitStatus]) -> list[UnitStatus]:
     """Units with problems first (errors, refused, missing and overdue first), roster order
     within each state."""
@@ -42,15 +70,13 @@ def status_view(report: StatusReport, title: str, width: int) -> list[Renderable
     units = status_order(report.units)
     out: list[RenderableType] = [_line([(title, "bold")], width)]
     if width >= WIDE:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for col, most in (("单位代码", 12), ("单位名称", 26), ("状态", 6), ("时限", 12),
-                          ("问题", 30), ("说明", 36)):
-            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=most)
-        for u in units:
-            table.add_row(u.code, u.name, Text(STATE_WORDS[u.state], STATE_STYLE[u.state]),
-                          TIME_WORDS[u.timeliness], u.counts_text,
-                          "；".join(x for x in (u.why, u.contact_text) if x))
-        out.append(table)
+        code = max((cell_len(u.code) for u in units), default=8)
+        rows = [[Text(u.code), Text(u.name), Text(STATE_WORDS[u.state], STATE_STYLE[u.state]),
+                 Text(TIME_WORDS[u.timeliness]), Text(u.counts_text),
+                 Text("；".join(x for x in (u.why, u.contact_text) if x))] for u in units]
+        out.append(fitted_table((("单位代码", code, code), ("单位名称", 12, 22), ("状态", 6, 6),
+                                 ("时限", 12, 12), ("问题", 10, 34), ("说明", 10, 40)),
+                                rows, width, first=(0, 1, 2, 3, 5)))
     else:
         for u in units:
             out.append(_line([(STATE_WORDS[u.state], STATE_STYLE[u.state]),
@@ -101,12 +127,11 @@ def collect_view(items: list[dict[str, Any]], title: str, width: int, limit: int
         rows.append((word, style, Path(it["path"]).name, it["unit"] or "", counts,
                      it.get("first") or ""))
     if width >= WIDE:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for col, most in (("结果", 6), ("文件", 34), ("单位", 12), ("问题", 24), ("说明", 40)):
-            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=most)
-        for word, style, name, unit, counts, first in rows:
-            table.add_row(Text(word, style), name, unit, counts, first)
-        out.append(table)
+        cells = [[Text(word, style), Text(name), Text(unit), Text(counts), Text(first)]
+                 for word, style, name, unit, counts, first in rows]
+        out.append(fitted_table((("结果", 6, 6), ("文件", 16, 34), ("单位", 10, 12),
+                                 ("问题", 10, 30), ("说明", 10, 50)), cells, width,
+                                first=(0, 1, 2, 4)))
     else:
         for word, style, name, unit, counts, first in rows:
             out.append(_line([(word, style), (f"  {name}", "")], width))

@@ -68,7 +68,9 @@ class UnitStatus:
 
     @property
     def contact_text(self) -> str:
-        return " ".join(v for v in self.filled_by.values() if v)
+        """Who filled it in and how to reach them (the cover's 填报人 and 联系电话)."""
+        return " ".join(self.filled_by[k] for k in ("contact.filler", "contact.phone")
+                        if self.filled_by.get(k))
 
 
 @dataclass
