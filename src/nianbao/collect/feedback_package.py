@@ -150,7 +150,8 @@ class FeedbackWriter:
                       if f.id in ("unit.code", "unit.name", "year")}
         self.probe_identity = {"unit.code": "NB-CODE", "unit.name": "NB-NAME", "year": 2000}
         styles: list[str] = []
-        self.probe_header = _header_xml(self.probe_identity)
+        self.probe_headers = (_header_xml(self.probe_identity, True),
+                              _header_xml(self.probe_identity, False))
         for marked in (0, 1, 2):  # not marked, marked, marked as a warning
             opts = RenderOptions(identity=self.probe_identity, lock_identity=True,
                                  marks=dict.fromkeys(layout.inputs, "x") if marked else {},
@@ -385,16 +386,17 @@ class FeedbackWriter:
         issues_part = self.sheet_parts[next(iter(self.sheet_parts))]
         parts[issues_part] = self._issues_xml(issues, strings).encode()
         commented: list[tuple[_SheetTemplate, list[tuple[int, int, str]]]] = []
-        header = _header_xml(opts.identity)
-        own_header = header != self.probe_header
+        headers = [(probe, _header_xml(opts.identity, cover)) for cover, probe
+                   in zip((True, False), self.probe_headers, strict=True)]
+        headers = [(probe, mine) for probe, mine in headers if probe != mine]
         for sheet in self.sheets:
             notes = sorted((r, c, opts.marks[fid]) for fid in marked
                            for s, r, c in self.comment_at[fid] if s == sheet.name)
             tail = sheet.tail_comments if notes else sheet.tail
-            if own_header:  # the page header names the unit and the year
-                tail = tail.replace(self.probe_header, header)
+            for probe, mine in headers:  # the page headers: the unit and the year
+                tail = tail.replace(probe, mine)
             if len(sheet.pieces) == 1 and not notes:  # nothing to fill in: prepared
-                if own_header and self.probe_header in sheet.tail:
+                if any(probe in sheet.tail for probe, _ in headers):
                     parts[sheet.part] = (sheet.pieces[0] + tail).encode()  # type: ignore
                     continue
                 parts[sheet.part] = sheet.fixed or _deflated(
@@ -606,9 +608,9 @@ def _hyperlink(r: IssueRow) -> str:
 _PROBE_TEXTS = ["文字 <&> \"引号\"", " 前后空格 ", "控制\x01字符 _x0041_", "第一行\n第二行", ""]
 
 
-def _header_xml(identity: Mapping[str, Any]) -> str:
-    """The page header of a sheet as its XML holds it."""
-    return _X._escape_data(page_header(identity))
+def _header_xml(identity: Mapping[str, Any], cover: bool) -> str:
+    """The page header of a sheet (the cover, or another) as its XML holds it."""
+    return _X._escape_data(page_header(identity, cover))
 
 
 def _probe_values(layout: Layout, variant: int) -> dict[str, Any]:

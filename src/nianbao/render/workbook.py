@@ -212,7 +212,7 @@ class _Writer:
         ws.print_area(0, 0, spec.last_row, spec.last_col)
         if spec.repeat_rows:
             ws.repeat_rows(*spec.repeat_rows)
-        header = page_header(self.opts.identity)
+        header = page_header(self.opts.identity, cover=spec.role == "cover")
         if header:
             ws.set_header(header)
         ws.set_footer("&C第 &P 页，共 &N 页")
@@ -396,14 +396,19 @@ class _Writer:
 _HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
-def page_header(identity: Mapping[str, Any]) -> str:
+def page_header(identity: Mapping[str, Any], cover: bool = True) -> str:
     """The printed page header: the unit's name left, the year right (none when blank).
-    An & is doubled: Excel reads & in headers as a code."""
+    Only the cover names the unit; the other sheets print the workbook's file name (issued
+    as 「单位-年度…」) so that they stay byte for byte the same in every unit's copy: the
+    reader remembers those parts of a template by their bytes. An & is doubled: Excel
+    reads & in headers as a code."""
     name = _HEADER_UNSAFE.sub("", str(identity.get("unit.name") or ""))[:60]
     name = name.replace("&", "&&").replace("[Picture]", "［Picture］")  # (an image code)
     year = identity.get("year")
-    parts = ([f"&L{name}"] if name else []) + ([f"&R{year} 年度"] if year else [])
-    return "".join(parts)
+    if not name and not year:
+        return ""
+    left = (f"&L{name}" if name else "") if cover else "&L&F"
+    return left + (f"&R{year} 年度" if year else "")
 
 
 def _write_value(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> None:
