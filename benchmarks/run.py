@@ -87,21 +87,39 @@ def make_inbox(ws: Path, inbox: Path, count: int) -> None:
     for name in VALID + INVALID:
         info = manifest["files"][name]
         members = _members((SAMPLES / "returns" / name).read_bytes())
-        old = issue_options(layout, {"unit.code": info["unit.code"],
-                                     "unit.name": info["unit.name"], "year": 2022},
+        # a sample returned on an earlier template version is signed with that version
+        base_layout = _layout_of((SAMPLES / "returns" / name).read_bytes()) or layout
+        old = issue_options(base_layout, {"unit.code": info["unit.code"],
+                                          "unit.name": info["unit.name"], "year": 2022},
                             workspace.key, workspace.config.office)
-        bases.append((members, info["unit.code"], info["unit.name"], old.meta["signature"]))
+        bases.append((members, info["unit.code"], info["unit.name"], old.meta["signature"],
+                      base_layout))
     inbox.mkdir(parents=True)
     counts = _scaled_cells(layout)
     for i in range(1, count + 1):
         pick = len(VALID) + (i // 10) % len(INVALID) if i % 10 == 0 else i % len(VALID)
-        members, code, name, signature = bases[pick]
+        members, code, name, signature, base_layout = bases[pick]
         new_code, new_name = f"880000-{i:05d}", f"测试单位{i:05d}"
-        new = issue_options(layout, {"unit.code": new_code, "unit.name": new_name,
-                                     "year": 2022}, workspace.key, workspace.config.office)
+        new = issue_options(base_layout, {"unit.code": new_code, "unit.name": new_name,
+                                          "year": 2022}, workspace.key, workspace.config.office)
         swaps = {code: new_code, name: new_name, signature: new.meta["signature"]}
         scaled = _scale(members, counts, 1 + i)  # no two copies alike
         (inbox / f"{new_name}-2022.xlsx").write_bytes(_rezip(scaled, swaps))
+
+
+def _layout_of(data: bytes) -> Any:
+    """The layout of an earlier template version a sample was returned on (None: current)."""
+    from nianbao.check import check_bytes
+    from nianbao.spec.layout import layout_for
+    from nianbao.spec.load import load_form, load_older_form
+
+    meta = check_bytes(data, "sample.xlsx").submission
+    version = meta.meta.get("form_version", "") if meta else ""
+    form = load_form()
+    if not version or version == form.version:
+        return None
+    older = load_older_form(form.id, version)
+    return layout_for(older) if older else None
 
 
 def _scaled_cells(layout: Any) -> dict[str, set[str]]:

@@ -346,6 +346,20 @@ class Sample:
     form_data: dict[str, Any] | None = None                # render with another form
 
 
+def filled_by(unit: Unit, layout: Layout) -> dict[str, str]:
+    """The cover's 填报人 block (template 1.1.0 on) as the unit's contact would fill it."""
+    person = unit.contact.split()[1] if len(unit.contact.split()) > 2 else unit.contact
+    values = {"contact.filler": person, "contact.phone": f"0572-8{unit.code[-3:]}001",
+              "contact.reviewer": "办公室主任", "contact.date": "2023-01-10"}
+    return {fid: v for fid, v in values.items() if fid in layout.places}
+
+
+def archived_form_data(version: str) -> dict[str, Any]:
+    """An earlier version of the form kept in templates/archive (returns still read)."""
+    path = spec_path().parent / "archive" / f"{spec_path().stem}-{version}.toml"
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
 def entry_edits(layout: Layout, values: Mapping[str, Any], strings: set[str]) -> list[Edit]:
     """What a filler does: numbers typed into the cells (as if typed by hand), prose and
     notes pasted as text, and the `strings` fields entered as text on purpose."""
@@ -354,7 +368,8 @@ def entry_edits(layout: Layout, values: Mapping[str, Any], strings: set[str]) ->
         area = layout.places[fid]
         if fid in strings:
             edits.append(Edit(area.sheet, area.a1, str(value), "string"))
-        elif isinstance(value, str) and (fid.startswith(("text.", "note.")) or value == "/"):
+        elif isinstance(value, str) and (fid.startswith(("text.", "note.", "contact."))
+                                         or value == "/"):
             edits.append(Edit(area.sheet, area.a1, value, "auto"))
         elif isinstance(value, str):
             edits.append(Edit(area.sheet, area.a1, value, "typed"))
@@ -407,9 +422,13 @@ def samples(layout: Layout) -> list[Sample]:
                 for c in ("issued", "repealed", "in_force")],
                ["VALUE_NOT_APPLICABLE"], HOUSING_RECORD),
         Sample(f"城关街道-{YEAR}年报（终稿）.xlsx", STREET,
-               "a small street office, few applications", "valid", [], [], STREET_RECORD),
+               "a small street office, few applications, filled in a template of version "
+               "1.0.0 (no 填报人 block): read with that version's layout",
+               "valid", [{"code": "FORM_VERSION_OLDER"}], ["FORM_VERSION_OLDER"],
+               STREET_RECORD, form_data=archived_form_data("1.0.0")),
         Sample(f"区卫生健康局-{YEAR}.xlsx", HEALTH,
-               "R1 broken in the 自然人 column (and so in the 总计 column)", "invalid",
+               "R1 broken in the 自然人 column (the 总计 column's R1 follows: one error)",
+               "invalid",
                [where(layout, "UNBALANCED", "t3.new.natural_person", "R1",
                       instance="R1:natural_person", diff=1),
                 where(layout, "UNBALANCED", "t3.new.total", "R1", instance="R1:total",
@@ -470,7 +489,8 @@ def build(lo: LibreOffice, sample: Sample, work: Path, out: Path) -> None:
     issued = work / f"issued-{sample.unit.code}.xlsx"
     issued.write_bytes(render(layout, issue_options(layout, sample.unit.identity, DEMO_KEY,
                                                     OFFICE.name)))
-    edits = entry_edits(layout, sample.values, sample.strings)
+    values = {**filled_by(sample.unit, layout), **sample.values} if sample.values else {}
+    edits = entry_edits(layout, values, sample.strings)
     edits += [Edit(*e) for e in sample.edits]
     lo.fill(issued, out / sample.file, edits, recalc=True)
 

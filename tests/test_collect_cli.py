@@ -24,7 +24,8 @@ from tests.collect_helpers import (
 )
 
 SUFFIX = "-2022年政府信息公开工作年度报告.xlsx"
-ITEM_KEYS = {"path", "outcome", "submission", "status", "unit", "reason", "errors", "warnings"}
+ITEM_KEYS = {"path", "outcome", "submission", "status", "unit", "reason", "errors", "warnings",
+             "first", "warning_groups"}
 
 
 def run(*args: str) -> Result:
@@ -209,7 +210,7 @@ def test_collect_json_schema(ws_dir: Path, tmp_path: Path) -> None:
     assert {n: (it["outcome"], it["status"], it["unit"], it["reason"], it["errors"],
                 it["submission"]) for n, it in items.items()} == {
         "a.xlsx": ("stored", "valid", "330599-002", None, 0, 1),
-        "b.xlsx": ("stored", "invalid", "330599-003", None, 2, 2),
+        "b.xlsx": ("stored", "invalid", "330599-003", None, 1, 2),  # one slip: R1 of 总计 follows
         "c.xlsx": ("rejected", "rejected", "330599-007", "YEAR_MISMATCH", 1, 3),
         "a-副本.xlsx": ("duplicate", None, "330599-002", "DUPLICATE_FILE", 0, 1),
     }
@@ -246,15 +247,15 @@ def test_status_csv(ws_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"催报名单已导出：{out}" in result.output
     assert out.read_text(encoding="utf-8-sig").splitlines() == [
-        "单位代码,单位名称,上级单位,联系人,状态,时限,截止日期,原因",
+        "单位代码,单位名称,上级单位,联系人,状态,时限,截止日期,原因,填报人,联系电话,审核人,填报日期",
         "330599,青溪区人民政府办公室,,办公室 张敏 0572-1000001,未报送,已逾期未报送,2023-01-20,"
-        "尚未报送",
+        "尚未报送,,,,",
         "330599-003,青溪区教育局,330599,办公室 李明 0572-1000003,有错误,按时,2023-01-20,"
-        "负数（主动公开!B10）",
+        "负数（主动公开!B10）,,,,",
         "330599-007,青溪区民政局,330599,办公室 王强 0572-1000007,未报送,已逾期未报送,2023-01-20,"
-        "尚未报送",
+        "尚未报送,,,,",
         "330599-101,青溪区城关街道办事处,330599,党政办 吴芳 0572-1000101,未报送,已逾期未报送,"
-        "2023-01-13,尚未报送",
+        "2023-01-13,尚未报送,,,,",
     ]
 
 

@@ -77,10 +77,11 @@ def test_first_submission_is_valid(wsl, tmp_path: Path) -> None:
     report = collect(ws, ledger, [path], received_at=RECEIVED)
     assert (report.files, report.outcomes, report.statuses) == (1, {"stored": 1}, {"valid": 1})
     receipt = (ws.feedback_dir / "330599-002-青溪区发展和改革局"
-               / f"青溪区发展和改革局-2022年-回执-{sha(data)[:8]}.txt")
+               / f"青溪区发展和改革局-回执-{sha(data)[:8]}.txt")
     assert report.items == [{"path": str(path), "outcome": "stored", "submission": 1,
                              "status": "valid", "unit": "330599-002", "reason": None,
-                             "errors": 0, "warnings": 0, "receipt": str(receipt)}]
+                             "errors": 0, "warnings": 0, "first": "", "warning_groups": 0,
+                             "receipt": str(receipt)}]
     assert rows(ledger) == [("发改局年报.xlsx", "valid", None, "330599-002", 2022)]
     assert ledger.counts() == {"stored": 1}
     assert history(ledger, "330599-002") == [("发改局年报.xlsx", [("valid", None)])]
@@ -128,6 +129,7 @@ def test_identical_resubmission_is_a_duplicate(wsl, tmp_path: Path) -> None:
     assert report.items == [{
         "path": str(again), "outcome": "duplicate", "submission": 1, "status": None,
         "unit": "330599-002", "reason": "DUPLICATE_FILE", "errors": 0, "warnings": 0,
+        "first": "", "warning_groups": 0,
         "finding": {
             "code": "DUPLICATE_FILE", "severity": "info", "file": str(again), "sheet": None,
             "cell": None, "field": None, "rule": None,
@@ -174,7 +176,9 @@ def test_invalid_submission_is_stored_with_its_findings(wsl, tmp_path: Path) -> 
         t3__new__natural_person=11, t2__licensing=-3)))
     report = collect(ws, ledger, [path], received_at=RECEIVED)
     assert (report.outcomes, report.statuses) == ({"stored": 1}, {"invalid": 1})
-    assert (report.items[0]["errors"], report.items[0]["warnings"]) == (3, 0)
+    # two mistakes: R1 of the 总计 column follows from the 自然人 one (linked, not counted)
+    assert (report.items[0]["errors"], report.items[0]["warnings"]) == (2, 0)
+    assert report.items[0]["first"] == "负数（主动公开!B10）等 2 处"
     assert rows(ledger) == [("r1.xlsx", "invalid", None, "330599-003", 2022)]
     assert finding_codes(ledger) == [["VALUE_NEGATIVE", "UNBALANCED", "UNBALANCED"]]
     assert [(f["cell"], f["rule"]) for f in next(ledger.rows()).verdict.findings] == [
@@ -286,7 +290,7 @@ def test_corrupt_file_and_renamed_csv(wsl, tmp_path: Path, name: str, make, reas
     (row,) = ledger.rows()
     assert (row.sha256, ws.store_dir.joinpath(row.stored).read_bytes()) == (sha(data), data)
     assert Path(item["receipt"]) == (ws.feedback_dir / "未受理"
-                                     / f"{Path(name).stem}-2022年-回执-{sha(data)[:8]}.txt")
+                                     / f"{Path(name).stem}-回执-{sha(data)[:8]}.txt")
 
 
 def test_unsigned_blank_template(wsl, tmp_path: Path) -> None:
@@ -321,7 +325,8 @@ def test_unreadable_paths(wsl, tmp_path: Path) -> None:
         2, {"rejected": 2}, {"rejected": 2})
     assert report.items == [
         {"path": str(p), "outcome": "rejected", "submission": None, "status": "rejected",
-         "unit": None, "reason": "FILE_MISSING", "errors": 1, "warnings": 0}
+         "unit": None, "reason": "FILE_MISSING", "errors": 1, "warnings": 0,
+         "first": "文件不存在或无法打开", "warning_groups": 0}
         for p in (missing, dangling)]
     assert rows(ledger) == []
     assert ledger.counts() == {"rejected": 2}

@@ -335,9 +335,9 @@ def test_include_invalid_adds_units_with_errors_and_the_totals_then_fail_r1(area
     code, out = merge_json(area, "--include-invalid")
     assert code == 1
     assert [(c["unit"], c["status"], c["errors"]) for c in out["contributors"]] == [
-        ("330599", "valid", 0), ("330599-002", "valid", 0), ("330599-003", "invalid", 2),
+        ("330599", "valid", 0), ("330599-002", "valid", 0), ("330599-003", "invalid", 1),
         ("330599-101", "valid", 0), ("330599-101-01", "valid", 0)]
-    assert out["contributors"][2] == contributor(area, "330599-003", "invalid", errors=2)
+    assert out["contributors"][2] == contributor(area, "330599-003", "invalid", errors=1)
     assert out["left_out"] == [left("330599-007", REJECTED), left("330599-101-02", MISSING)]
     records = [V_GOV, V_DRC, V_EDU, V_STREET, V_EAST]
     assert json_totals_differ(out["totals"], expected_totals(records)) == {}
@@ -411,12 +411,18 @@ def as_number(value: Any) -> Decimal:
 def test_workbook_has_the_official_layout_with_every_input_locked(merged: Any) -> None:
     path, _ = merged
     wb = load(path)
-    assert wb.sheetnames == [s.name for s in LAYOUT.sheets] + ["汇总来源", "明细", "_meta"]
+    # the official layout without 填报说明 (nothing to fill in a merged copy)
+    assert wb.sheetnames == [s.name for s in LAYOUT.sheets if s.role != "instructions"] + [
+        "汇总来源", "明细", "_meta"]
     wrong = [(lab.area.sheet, lab.area.a1, lab.text) for lab in LAYOUT.labels
-             if wb[lab.area.sheet][lab.area.a1].value != lab.text]
+             if lab.area.sheet in wb.sheetnames and lab.text != FORM.cover.hint
+             and wb[lab.area.sheet][lab.area.a1].value != lab.text]
     assert wrong == []
+    hint = next(lab.area for lab in LAYOUT.labels if lab.text == FORM.cover.hint)
+    assert wb[hint.sheet][hint.a1].value.startswith("汇总单位：青溪区人民政府办公室。汇总：纳入 ")
     for spec in LAYOUT.sheets:
-        assert wb[spec.name].protection.sheet is True, spec.name
+        if spec.role != "instructions":
+            assert wb[spec.name].protection.sheet is True, spec.name
     identity = {f.id for f in FORM.cover.fields}
     unlocked = [fid for fid, cell in LAYOUT.inputs.items() if fid not in identity
                 and wb[cell.area.sheet][cell.area.a1].protection.locked is not True]
@@ -435,7 +441,9 @@ def test_workbook_cover_identity_is_locked_too(merged: Any) -> None:
     wb = load(path)
     cells = {f.id: wb[LAYOUT.places[f.id].sheet][LAYOUT.places[f.id].a1].protection.locked
              for f in FORM.cover.fields}
-    assert cells == {"unit.name": True, "unit.code": True, "year": True}
+    assert cells == {"unit.name": True, "unit.code": True, "year": True,
+                     "contact.filler": True, "contact.phone": True, "contact.reviewer": True,
+                     "contact.date": True}
 
 
 def test_workbook_of_a_subtree_has_its_identity_locked(area: Area, tmp_path: Path) -> None:
@@ -447,7 +455,9 @@ def test_workbook_of_a_subtree_has_its_identity_locked(area: Area, tmp_path: Pat
                     wb[LAYOUT.places[f.id].sheet][LAYOUT.places[f.id].a1].protection.locked)
              for f in FORM.cover.fields}
     assert cells == {"unit.name": ("青溪区城关街道办事处（汇总）", True),
-                     "unit.code": ("330599-101", True), "year": (2022, True)}
+                     "unit.code": ("330599-101", True), "year": (2022, True),
+                     **dict.fromkeys(("contact.filler", "contact.phone", "contact.reviewer",
+                                      "contact.date"), (None, True))}
 
 
 def issue_for_contrast() -> bytes:
@@ -523,7 +533,7 @@ def test_provenance_marks_units_included_with_errors(area: Area, tmp_path: Path)
         ("330599-101", TREE_NAMES["330599-101"], "通过"),
         ("330599-101-01", TREE_NAMES["330599-101-01"], "通过")]
     assert rows[5][3:8] == (area.submission["330599-003"], area.sha["330599-003"], VERSION,
-                            RECEIVED, 2)
+                            RECEIVED, 1)  # one slip: 总计's R1 follows from it
     assert rows[9][0] == "未纳入汇总的单位（2 个）"
     detail = list(load(path)["明细"].iter_rows(values_only=True))
     assert len(detail) == 1 + 5 * 200
@@ -536,7 +546,8 @@ def test_no_detail_leaves_the_detail_sheet_out(area: Area, tmp_path: Path) -> No
     result = run("merge", "-w", area.ws_dir, "-o", path, "--no-detail")
     assert result.exit_code == 0, result.output
     assert f"汇总工作簿：{path}" in result.output
-    assert load(path).sheetnames == [s.name for s in LAYOUT.sheets] + ["汇总来源", "_meta"]
+    assert load(path).sheetnames == [s.name for s in LAYOUT.sheets
+                                     if s.role != "instructions"] + ["汇总来源", "_meta"]
 
 
 @pytest.mark.libreoffice

@@ -312,12 +312,13 @@ def test_a4_paper_and_orientation(book, layout):
 def test_blank_template_shows_blank_count(cached, layout):
     blanks = sum(1 for c in layout.inputs.values() if c.kind in ("count", "amount"))
     assert blanks == 166
-    assert cached["封面"]["B8"].value == "校验通过，但有 166 个单元格未填写（没有的请填 0）"
-    assert cached["封面"]["B8"].value == status_text(0, 0, blanks)
-    assert cached["依申请公开"]["D2"].value == (
-        "本表校验通过，但有 144 个单元格未填写（没有的请填 0）")
-    assert cached["主动公开"]["B2"].value == "本表校验通过，但有 10 个单元格未填写（没有的请填 0）"
-    assert cached["复议诉讼"]["B2"].value == "本表校验通过，但有 12 个单元格未填写（没有的请填 0）"
+    # nothing green, nor "校验通过", before the form is complete (template 1.1.0)
+    assert cached["封面"]["B8"].value == "尚有 166 个单元格未填写（没有的请填 0）"
+    assert cached["封面"]["B8"].value == status_text(0, 0, blanks, "",
+                                                     layout.form.cover.incomplete)
+    assert cached["依申请公开"]["D2"].value == "本表尚有 144 个单元格未填写（没有的请填 0）"
+    assert cached["主动公开"]["B2"].value == "本表尚有 10 个单元格未填写（没有的请填 0）"
+    assert cached["复议诉讼"]["B2"].value == "本表尚有 12 个单元格未填写（没有的请填 0）"
     assert [cached["封面"][f"D{r}"].value for r in (10, 11, 12)] == [10, 144, 12]
 
 

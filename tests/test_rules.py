@@ -144,8 +144,11 @@ def test_r1_column_natural_person(form):
     ]
     f = next(f for f in findings if f.field == "t3.new.natural_person")
     assert f.severity == Severity.ERROR and f.file == "a.xlsx"
-    assert f.message.startswith("依申请公开!D7（「自然人」列）：第一项加第二项之和")
-    assert "D7+D8 = 5" in f.message and "D30+D31 = 0" in f.message and "相差 5" in f.message
+    # in the filler's words: rows and the column by their labels, the cells in brackets
+    assert f.message == (
+        "依申请公开!D7：一、本年新收 + 二、上年结转（自然人：5）≠（七）总计 + 四、结转下年度"
+        "（自然人：0），差 5 [D7+D8, D30+D31]（第一项加第二项之和，应等于第三项（七）总计加第四项"
+        "之和）")
 
 
 def test_r1_with_carried_over_and_carry_forward(form):

@@ -67,6 +67,7 @@ T4 = [f"t4.{block}.{col}" for block in T4_BLOCKS for col in T4_COLUMNS]
 
 PROSE = ["text.overview", "text.problems", "text.other"]
 NOTES = ["note.t2", "note.t3", "note.t4"]
+CONTACTS = ["contact.filler", "contact.phone", "contact.reviewer", "contact.date"]  # 1.1.0
 
 CORNER = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
 
@@ -83,16 +84,16 @@ def test_documented_lists_have_the_documented_sizes():
 
 
 def test_shipped_spec_loads(form):
-    assert (form.id, form.version) == ("ogi-annual-2021", "1.0.0")
+    assert (form.id, form.version) == ("ogi-annual-2021", "1.1.0")
     assert [t.id for t in form.tables] == ["t2", "t3", "t4"]
     assert [t.sheet for t in form.tables] == ["主动公开", "依申请公开", "复议诉讼"]
     assert form.source is not None and form.source.name == "ogi-annual-2021.toml"
 
 
 def test_field_ids_are_exactly_the_documented_ones_plus_notes(form):
-    documented = IDENTITY + T2 + T3 + T4 + PROSE
+    documented = IDENTITY + CONTACTS + T2 + T3 + T4 + PROSE
     assert set(form.fields) == set(documented) | set(NOTES)
-    assert len(form.fields) == len(documented) + len(NOTES) == 209
+    assert len(form.fields) == len(documented) + len(NOTES) == 213
 
 
 def test_explanation_fields_are_text_notes_of_each_table(form):

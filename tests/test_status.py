@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from nianbao.cli import app
@@ -95,7 +96,9 @@ def unit(code: str, state: str, timeliness: str, *, submissions: int = 0,
             "timeliness": timeliness, "submissions": submissions, "first_received_at": first,
             "counting": count, "errors": errors, "warnings": warnings,
             "unexplained": unexplained, "why": why, "newer_invalid": newer_invalid,
-            "conflict": None}
+            "conflict": None,
+            "warning_groups": 1 if warnings else 0, "unexplained_groups": 1 if unexplained else 0,
+            "filled_by": {}}
 
 
 def expected_january(sent: dict[str, bytes]) -> dict:
@@ -119,7 +122,8 @@ def expected_january(sent: dict[str, bytes]) -> dict:
              counting=(8, "城关街道.xlsx", JAN15), sent=sent, deadline="2023-01-13"),
         unit("330599-102", "missing", "overdue", why="尚未报送", deadline="2023-01-13"),
     ]
-    chase = [{k: u[k] for k in ("code", "name", "contact", "state", "timeliness", "why")}
+    chase = [{k: u[k] for k in ("code", "name", "contact", "state", "timeliness", "why",
+                                "filled_by")}
              for u in units if u["state"] != "valid"]
     return {
         "year": 2022, "as_of": "2023-01-31T00:00:00+08:00",
@@ -135,15 +139,16 @@ def expected_january(sent: dict[str, bytes]) -> dict:
 
 
 CHASE_CSV = (
-    "\ufeff单位代码,单位名称,上级单位,联系人,状态,时限,截止日期,原因\r\n"
+    "\ufeff单位代码,单位名称,上级单位,联系人,状态,时限,截止日期,原因,填报人,联系电话,审核人,"
+    "填报日期\r\n"
     "330599-007,青溪区民政局,330599,办公室 王强 0572-1000007,有错误,按时,2023-01-20,"
-    f"{NEGATIVE}\r\n"
+    f"{NEGATIVE},,,,\r\n"
     "330599-008,青溪区司法局,330599,办公室 冯丽 0572-1000008,未受理,已逾期未报送,2023-01-20,"
-    f"{WRONG_YEAR}\r\n"
+    f"{WRONG_YEAR},,,,\r\n"
     "330599-012,青溪区文化和广电旅游体育局,330599,办公室 沈洁 0572-1000012,未报送,已逾期未报送,"
-    "2023-01-20,尚未报送\r\n"
+    "2023-01-20,尚未报送,,,,\r\n"
     "330599-102,青溪区城南街道办事处,330599,党政办 朱红 0572-1000102,未报送,已逾期未报送,"
-    "2023-01-13,尚未报送\r\n"
+    "2023-01-13,尚未报送,,,,\r\n"
 )
 
 
@@ -176,8 +181,45 @@ def test_status_command_table(january) -> None:
     result = CliRunner().invoke(app, ["status", "-w", str(ws.root), "--as-of", "2023-01-31"],
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert ("共 9 个单位：通过 5，有错误 1，未受理 1，未报送 2；逾期报送 2，逾期未报 3。"
-            "名单外或无法识别的文件 1 个。") in result.stdout
+    assert "共 9 个单位：通过 5，有错误 1，未受理 1，未报送 2；逾期报送 2，逾期未报 3。" \
+        in result.stdout
+    # the unattributed files are named, not only counted
+    assert "名单外或无法识别的文件 1 个：\n  #6 年报.xlsx（FILE_CORRUPT）" in result.stdout
+    lines = result.stdout.splitlines()
+    units = [line for line in lines if "330599" in line]
+    assert len(units) == 9  # one line per unit on a wide terminal, within its width
+    assert max(cell_len(line) for line in lines) <= 200
+    assert units[0].split()[:3] == ["330599-007", "青溪区民政局", "有错误"]  # problems first
+
+
+@pytest.mark.parametrize("width", [120, 110])
+def test_status_table_fits_a_wide_terminal(january, width: int) -> None:
+    ws, _, _ = january
+    result = CliRunner().invoke(app, ["status", "-w", str(ws.root), "--as-of", "2023-01-31"],
+                                env={"COLUMNS": str(width)})
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    assert sum("330599" in line for line in lines) == 9  # one line per unit
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_status_command_fits_a_narrow_terminal(january, width: int) -> None:
+    ws, _, _ = january
+    result = CliRunner().invoke(app, ["status", "-w", str(ws.root), "--as-of", "2023-01-31"],
+                                env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    # each unit on two lines at most: its name line, then one line of detail
+    for code, name in NAMES.items():
+        if code == "330599-999":
+            continue
+        at = next(i for i, line in enumerate(lines) if f"（{code}）" in line)
+        assert name[:4] in lines[at]
+        assert lines[at + 1].startswith("    ") and "（33059" not in lines[at + 1]
+    first = next(i for i, line in enumerate(lines) if "（330599-007）" in line)
+    assert lines[first].startswith("有错误") and first == 1  # problems first
+    assert lines[first + 1].strip().startswith("按时；错误 1 处；负数")
 
 
 def test_status_before_any_deadline_is_pending(january) -> None:

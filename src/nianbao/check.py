@@ -27,6 +27,7 @@ from nianbao.read.submission import FormLookup, Submission, read_submission
 from nianbao.spec.layout import layout_for
 from nianbao.spec.load import SpecError, load_form, spec_path
 from nianbao.spec.model import Form
+from nianbao.validate.digest import link_consequences
 from nianbao.validate.rules import check_rules
 
 VALID, INVALID, UNUSABLE = "valid", "invalid", "unusable"
@@ -123,6 +124,8 @@ def check_bytes(data: bytes, name: str, *, forms: FormLookup = known_form,
     result.findings.extend(sub.findings)
     if sub.usable and sub.form is not None:
         result.findings.extend(check_rules(sub.form, sub.values, file=name))
+    if sub.form is not None:
+        result.findings = link_consequences(sub.form, result.findings)
     return result
 
 

@@ -123,6 +123,11 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
         Severity.INFO,
         "模板版本为 {found}（当前 {expected}），表格结构相同，已照常读取",
     ),
+    "FORM_VERSION_OLDER": (
+        Severity.INFO,
+        "模板版本为 {found}（当前 {expected}），已按 {found} 版的表格读取；"
+        "以后报送请使用新版模板",
+    ),
     "FORM_FINGERPRINT": (
         Severity.ERROR,
         "模板结构指纹与版本 {found} 不符，模板可能被修改过，请使用下发的原始模板",
@@ -395,7 +400,8 @@ TITLES: dict[str, str] = {
     "INTERNAL_ERROR": "nianbao 内部错误", "FILE_EXTERNAL_LINKS": "含外部链接",
     "FILE_EMBEDDED_OBJECTS": "含嵌入对象", "FORM_UNKNOWN": "不是下发的模板",
     "FORM_OTHER": "其他模板", "FORM_VERSION_MISMATCH": "模板版本不符",
-    "FORM_VERSION_COMPATIBLE": "模板版本不同但结构相同", "FORM_FINGERPRINT": "模板结构指纹不符",
+    "FORM_VERSION_COMPATIBLE": "模板版本不同但结构相同",
+    "FORM_VERSION_OLDER": "旧版模板（已按旧版读取）", "FORM_FINGERPRINT": "模板结构指纹不符",
     "SHEET_MISSING": "缺少工作表", "LABEL_CHANGED": "表格文字被改动",
     "FORMULA_CHANGED": "公式被改写", "CACHED_MISMATCH": "保存的计算结果不一致",
     "CACHED_MISSING": "没有保存计算结果",

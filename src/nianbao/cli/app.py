@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +15,7 @@ from rich.table import Table
 from nianbao.cli.usage import ChineseGroup, localise_help
 from nianbao.findings import Finding, Severity
 from nianbao.untrusted import for_terminal as esc
+from nianbao.validate.digest import digest
 
 localise_help()
 app = typer.Typer(
@@ -30,10 +30,17 @@ app = typer.Typer(
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+@app.callback()
+def _measure_terminal() -> None:
+    """政府信息公开工作年度报告：生成模板、分发、回收、校验、汇总。"""
+    # Rich fixes a console's width when COLUMNS is set as it is made (at import); measure
+    # it for each command instead: the window may have been resized, tests set COLUMNS.
+    for c in (console, err_console):
+        c.size = (None, None)  # type: ignore[assignment]
+
 SEVERITY_STYLE = {Severity.FATAL: "bold red", Severity.ERROR: "red",
                   Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-# More than this many findings of one code in one file are shown as one line.
-COLLAPSE_AFTER = 5
 
 
 # JSON escapes C0 itself; C1 and the bidirectional overrides it leaves raw would still act
@@ -54,22 +61,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def findings_table(findings: Iterable[Finding], title: str | None = None) -> Table:
-    """Findings as a table, most severe first; a long run of one code collapses to a line."""
+    """Findings as a table, mistakes first; a consequence is said on its cause, warnings and
+    notes one line per cause and block (`--json` has every finding)."""
     table = Table(title=title, show_lines=False, expand=True, title_justify="left")
     table.add_column("级别", no_wrap=True)
     table.add_column("问题（含位置）", overflow="fold")
-    items = sorted(findings, key=lambda f: -f.severity.rank)
-    counts = Counter(f.code for f in items)
-    shown: Counter[str] = Counter()
-    for f in items:
-        if counts[f.code] > COLLAPSE_AFTER:
-            shown[f.code] += 1
-            if shown[f.code] == COLLAPSE_AFTER:
-                rest = counts[f.code] - COLLAPSE_AFTER + 1
-                table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]",
-                              f"……同类问题另有 {rest} 处（用 --json 查看全部）")
-                continue
-            if shown[f.code] > COLLAPSE_AFTER:
-                continue
-        table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity.label}[/]", esc(f.message))
+    d = digest(list(findings))
+    for f in sorted(d.errors, key=lambda f: -Severity(f["severity"]).rank):
+        severity = Severity(f["severity"])
+        table.add_row(f"[{SEVERITY_STYLE[severity]}]{severity.label}[/]", esc(f["message"]))
+    for group in (*d.warnings, *d.notes):
+        severity = Severity(group.severity)
+        table.add_row(f"[{SEVERITY_STYLE[severity]}]{severity.label}[/]", esc(group.message))
     return table

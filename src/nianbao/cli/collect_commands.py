@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from nianbao.cli.app import app, console, err_console, esc, fail, print_json
 from nianbao.cli.usage import check_jobs, check_year, existing_inputs, signable
+from nianbao.cli.views import collect_view, status_view
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.inbox import Own, walk
 from nianbao.collect.intake import CHINA, CollectReport, DiskFull
@@ -23,9 +23,8 @@ from nianbao.collect.ledger import Ledger, open_ledger
 from nianbao.collect.ledger_db import LedgerError
 from nianbao.collect.revalidate import revalidate as revalidate_all
 from nianbao.collect.roster import RosterError, Unit, load_roster, parse_date, subtree
-from nianbao.collect.status import STATE_WORDS, TIME_WORDS, unit_status
+from nianbao.collect.status import unit_status
 from nianbao.collect.workspace import Workspace, WorkspaceError, init_workspace, open_workspace
-from nianbao.findings import title
 from nianbao.fsutil import atomic_write_text
 from nianbao.sandbox import default_jobs
 from nianbao.spec.layout import layout_for
@@ -161,27 +160,13 @@ def collect(
     if as_json:
         print_json(report.to_dict())
     else:
-        table = Table(title=f"本次回收（第 {report.run_id} 批）", title_justify="left")
-        for col in ("文件", "结果", "单位", "错误", "提醒", "说明"):
-            table.add_column(col, overflow="fold")
-        words = {"valid": "[green]通过[/]", "invalid": "[red]有错误[/]",
-                 "rejected": "[bold red]未受理[/]"}
-        # a big batch lists only what needs attention; --json has every file
-        shown = report.items if len(report.items) <= SHOW_ALL else [
-            it for it in report.items if it["status"] != "valid"][:SHOW_ALL]
-        for it in shown:
-            result = DUPLICATE_WORDS.get(it["reason"], "重复（已收过）") \
-                if it["outcome"] == "duplicate" else words[it["status"]]
-            table.add_row(esc(Path(it["path"]).name), result, esc(it["unit"] or ""),
-                          str(it["errors"]), str(it["warnings"]),
-                          title(it["reason"]) if it["reason"] else "")
-        console.print(table)
-        if len(shown) < len(report.items):
-            console.print(f"（共 {len(report.items)} 个文件，上表只列出需要处理的前 "
-                          f"{len(shown)} 个；全部结果请用 --json 或 nianbao status 查看）")
+        for part in collect_view(report.items, f"本次回收（第 {report.run_id} 批）",
+                                 console.width, SHOW_ALL):
+            console.print(part)
         o = report.outcomes
         console.print(f"共 {report.files} 个文件：新入账 {o['stored']} 个，未受理 {o['rejected']}"
-                      f" 个，重复 {o['duplicate']} 个。反馈表和回执在 {esc(ws.feedback_dir)}。")
+                      f" 个，重复 {o['duplicate']} 个。")
+        console.print(f"反馈表和回执在：\n{esc(ws.feedback_dir)}")  # a long path on its own line
         _print_accounting(report)
     statuses = report.statuses
     raise typer.Exit(2 if statuses["rejected"] else 1 if statuses["invalid"] else 0)
@@ -204,26 +189,14 @@ def status(
     if as_json:
         print_json(report.to_dict())
         return
-    table = Table(title=f"{ws.config.year} 年度报送情况（截至 {report.as_of}）",
-                  title_justify="left")
-    for col in ("单位代码", "单位名称", "状态", "时限", "错误", "提醒(未说明)", "说明"):
-        table.add_column(col, overflow="fold")
-    colour = {"valid": "green", "invalid": "red", "rejected": "red", "missing": "yellow"}
-    for u in report.units:
-        table.add_row(esc(u.code), esc(u.name),
-                      f"[{colour[u.state]}]{STATE_WORDS[u.state]}[/]",
-                      TIME_WORDS[u.timeliness], str(u.errors), f"{u.warnings}({u.unexplained})",
-                      esc(_short(u.why)))
-    console.print(table)
-    t = report.totals
-    console.print(f"共 {t['units']} 个单位：通过 {t['valid']}，有错误 {t['invalid']}，"
-                  f"未受理 {t['rejected']}，未报送 {t['missing']}；逾期报送 {t['late']}，"
-                  f"逾期未报 {t['overdue']}。名单外或无法识别的文件 {t['unattributed_files']} 个。")
+    for part in status_view(report, f"{ws.config.year} 年度报送情况（截至 {report.as_of}）",
+                            console.width):
+        console.print(part)
     for u in report.units:
         if u.conflict is not None:
-            console.print(f"[yellow]注意：[/]{escape(u.code)} {escape(u.name)} 同一批报送了 "
+            console.print(f"[yellow]注意：[/]{esc(u.code)} {esc(u.name)} 同一批报送了 "
                           f"{len(u.conflict['files'])} 个不同文件，以"
-                          f"「{escape(u.conflict['counting_file'])}」为准（{u.conflict['rule']}）")
+                          f"「{esc(u.conflict['counting_file'])}」为准（{u.conflict['rule']}）")
     if csv_out:
         console.print(f"催报名单已导出：{esc(csv_out)}")
 

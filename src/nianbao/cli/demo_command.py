@@ -68,7 +68,7 @@ def demo(
         ["collect", "-w", ws, str(returns), "--received-at", "2023-01-15T10:00"],
         ["status", "-w", ws, "--as-of", "2023-01-31", "--csv", str(folder / "催报名单.csv")],
         ["merge", "-w", ws, "-o", str(merged)],
-        ["report", "-w", ws, "--merged", "-o", str(report)],
+        ["report", "-w", ws, "--merged", "--publisher", "青溪区人民政府", "-o", str(report)],
     ]
     for args in steps:
         code = _run(args)

@@ -15,7 +15,7 @@ from nianbao.cli.app import app, console, err_console, esc, fail, findings_table
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.cli.upward import print_return, print_tree, write_return
 from nianbao.cli.usage import check_year, existing_inputs
-from nianbao.collect.intake import expand_paths
+from nianbao.collect.intake import expand_paths, now_iso
 from nianbao.collect.records import records
 from nianbao.findings import blocking, make
 from nianbao.fsutil import atomic_write
@@ -27,6 +27,7 @@ from nianbao.publish.compare import Comparison, compare
 from nianbao.publish.compare import findings as compare_findings
 from nianbao.publish.importer import ImportResult, import_report
 from nianbao.publish.keep import keep_published
+from nianbao.publish.prose_source import ProseError, read_prose
 from nianbao.publish.record import Record
 from nianbao.publish.report import render_report
 from nianbao.read.normalise import json_values
@@ -74,7 +75,10 @@ def merge(
         done = write_return(ws, result, into, output, nodes=nodes, text=text,
                             include_invalid=include_invalid)
     elif output:
-        atomic_write(output, merged_workbook(result, detail=not no_detail))
+        atomic_write(output, merged_workbook(
+            result, detail=not no_detail, office=ws.config.office,
+            office_code=ws.config.office_code,
+            as_of=now_iso()[:16].replace("T", " ")))
     code = 1 if blocking(result.findings) else 0
     if as_json:
         print_json({**result.to_dict(), **({"tree": nodes} if tree else {}),
@@ -138,11 +142,18 @@ def report(
     file: Annotated[Path | None, typer.Option("--file", help="直接用一个填报返回的 .xlsx")] = None,
     year: Annotated[int | None, typer.Option(help="年度（默认：工作区的报告年度）",
                                              callback=check_year)] = None,
+    publisher: Annotated[str | None, typer.Option(
+        help="以谁的名义发布（标题中的机关名称），如“某区人民政府”")] = None,
+    title: Annotated[str | None, typer.Option(help="报告的完整标题（代替自动生成的标题）")] = None,
+    text: Annotated[Path | None, typer.Option(
+        "--text", help="一、五、六部分的文字：.md/.txt/.docx 文件或模板格式 .xlsx 的“文字部分”")
+    ] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """按官方格式生成年度报告（六个部分、三张表）。
 
-    例：nianbao report --unit 330503-017 -o 报告.docx
+    例：nianbao report --unit 330503-017 -o 报告.docx；
+    nianbao report --merged --publisher 某区人民政府 --text 文字部分.docx -o 年报.docx
     """
     fmt = REPORT_FORMATS.get(output.suffix.lower())
     if fmt is None:
@@ -171,6 +182,15 @@ def report(
                 r = found[0]
                 identity = {"unit.code": r.unit_code, "unit.name": r.unit_name, "year": r.year}
                 record = Record(identity, dict(r.values))
+    if text is not None:
+        try:
+            record.values.update(read_prose(text, form))
+        except ProseError as exc:
+            raise fail(str(exc)) from None
+    if publisher:
+        record.identity["unit.name"] = publisher
+    record.title = title or record.title
+    record.placeholders = merged  # the office supplies a merged report's words
     atomic_write(output, render_report(form, record, fmt))
     console.print(f"已生成年度报告：{esc(output)}")
 

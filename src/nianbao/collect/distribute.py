@@ -98,6 +98,7 @@ class Personaliser:
         writer) and no value that already occurs as another string of the workbook."""
         values = (unit.code, unit.name)
         return (unit.code != unit.name and not any(v in self.strings for v in values)
+                and "&" not in unit.name  # (doubled in page headers: rendered in full)
                 and not any(ord(ch) < 32 for v in values for ch in v)
                 and not any(_ESCAPE_LIKE.search(v) for v in values))
 

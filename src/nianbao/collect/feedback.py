@@ -10,6 +10,7 @@ verdict, for every submission.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,13 +26,14 @@ from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import ISSUES_SHEET, NA_MARKERS, layout_for
 from nianbao.spec.model import Form
 from nianbao.untrusted import looks_like_formula, write_xlsx_text
+from nianbao.validate.digest import Digest, digest
+from nianbao.validate.wording import finding_fields
 
 if TYPE_CHECKING:
     from nianbao.collect.intake import Context
 
 ISSUE_HEADERS = ("序号", "级别", "位置", "规则", "问题", "填写的值")
-STATUS_WORDS = {"valid": "通过", "invalid": "未通过（有错误，请按反馈表修改后重新报送）",
-                "rejected": "未受理"}
+STATUS_WORDS = {"valid": "通过", "invalid": "未通过", "rejected": "未受理"}
 
 
 def write_outputs(result: CheckResult, verdict: Verdict, ctx: Context, folder: Path
@@ -43,7 +45,7 @@ def write_outputs(result: CheckResult, verdict: Verdict, ctx: Context, folder: P
     short = result.sha256[:8]
     sub = inside(folder, f"{unit}-{unit_name[:40]}" if unit else "未受理")
     # the unit's name is cut so that the hash at the end always survives in the file name
-    base = f"{(unit_name or Path(result.file).stem)[:40]}-{ctx.year}年"
+    base = (unit_name or Path(result.file).stem)[:40]  # (the folder is of this year already)
     out = {}
     receipt = inside(sub, f"{base}-回执-{short}.txt")
     atomic_write_text(receipt, receipt_text(result, verdict, ctx), fsync=False)
@@ -86,10 +88,17 @@ def feedback_options(form: Form, result: CheckResult, verdict: Verdict, ctx: Con
         elif raw is not None:
             values[fid] = raw  # the filler's own wrong entry, shown so it can be corrected
     comments: dict[str, list[str]] = defaultdict(list)
+    errors: set[str] = set()
     for f in verdict.findings:
-        if f.get("field") and f["field"] in layout.places:
-            comments[f["field"]].append(_brief(f))
-    marks = {fid: "\n".join(texts)[:1500] for fid, texts in comments.items()}
+        if (f.get("values") or {}).get("caused_by"):
+            continue  # said on its cause
+        # a rule finding tints every cell of its equation, not one of them
+        for fid in finding_fields(f, form):
+            if fid in layout.places:
+                comments[fid].append(_brief(f))
+                if Severity(f["severity"]).rank >= Severity.ERROR.rank:
+                    errors.add(fid)
+    marks = {fid: "\n".join(dict.fromkeys(texts))[:1500] for fid, texts in comments.items()}
     identity = {"unit.code": verdict.unit_code, "unit.name": ctx.units.get(
         verdict.unit_code or "", result.identity.get("unit.name")), "year": verdict.year}
     issues = issue_list(form, verdict, result.file)
@@ -98,15 +107,17 @@ def feedback_options(form: Form, result: CheckResult, verdict: Verdict, ctx: Con
         _issues_sheet(wb, fmt, issues)
 
     opts = issue_options(layout, identity, ctx.key, ctx.office, values=values, marks=marks,
-                         before=issues_sheet)
+                         warned=frozenset(marks) - errors, before=issues_sheet)
     return opts, issues
 
 
 def _brief(f: dict[str, Any]) -> str:
     """A finding's message without its location prefix (the comment sits on the cell)."""
     text = f["message"]
-    prefix = f"{f.get('sheet')}!{f.get('cell')}"
-    return text[len(prefix):].lstrip("：") if text.startswith(prefix) else text
+    for prefix in (f"{f.get('sheet')}!{f.get('cell')}", f"{f.get('sheet')}："):
+        if text.startswith(prefix):
+            return text[len(prefix):].lstrip("：")
+    return text
 
 
 @dataclass(frozen=True)
@@ -132,28 +143,66 @@ class IssueList:
 
 
 def issue_list(form: Form, verdict: Verdict, file: str) -> IssueList:
-    """The summary line and one row per finding, errors first."""
-    status = STATUS_WORDS.get(verdict.status, verdict.status)
-    summary = (f"文件：{Path(file).name}；审核结果：{status}；错误 {verdict.errors} 处，"
-               f"提醒 {verdict.warnings} 处（已说明 {verdict.explained} 处）。"
-               "请在本工作簿的各表中修改标红的单元格（鼠标停在单元格上可看批注），"
-               "“校验结果”显示“校验通过”后保存为 .xlsx 重新报送。")
+    """The summary line and one row per mistake (its consequences said on it), then one
+    per group of warnings and of notes; what the feedback repaired is said first."""
+    d = digest(verdict.findings, form)
     rules = {r.id: r for r in form.rules}
-    order = sorted(verdict.findings, key=lambda f: -Severity(f["severity"]).rank)
-    rows = []
-    for i, f in enumerate(order, start=1):
+    rows: list[IssueRow] = []
+
+    def add(level: str, f: Mapping[str, Any], message: str, cells: tuple[str, ...]) -> None:
         linked = bool(f.get("sheet") and f.get("cell"))
         rule = rules.get(f.get("rule") or "")
         rule_text = f"{rule.id} {rule.text}" if rule else title(f["code"])
-        found = f.get("values", {}).get("found")
-        lines = max(len(f["message"]) / 34, len(rule_text) / 14, 1)
+        found = (f.get("values") or {}).get("found") if len(cells) <= 1 else None
+        place = f"{f['sheet']}!{f['cell']}" if linked else (f.get("sheet") or "整个文件")
+        if len(cells) > 1:
+            place += f" 等 {len(cells)} 格"
+        lines = max(len(message) / 34, len(rule_text) / 14, 1)
         rows.append(IssueRow(
-            number=i, level=Severity(f["severity"]).label,
-            link=f"'{f['sheet']}'!{f['cell']}" if linked else None,
-            place=f"{f['sheet']}!{f['cell']}" if linked else (f.get("sheet") or "整个文件"),
-            rule=rule_text, message=f["message"], found="" if found is None else str(found),
+            number=len(rows) + 1, level=level,
+            link=f"'{f['sheet']}'!{f['cell']}" if linked else None, place=place,
+            rule=rule_text, message=message, found="" if found is None else str(found),
             height=15 * min(int(lines) + 1, 12)))
-    return IssueList(summary, tuple(rows))
+
+    for f in d.errors:
+        level = "已恢复" if f["code"] in REPAIRED else Severity(f["severity"]).label
+        add(level, f, f["message"], ())
+    for g in (*d.warnings, *d.notes):
+        add(Severity(g.severity).label, g.first, g.message, g.cells)
+    return IssueList(summary_text(d, verdict, file), tuple(rows))
+
+
+# What a feedback workbook puts back as the template has it: a fresh copy of the template
+# holds the filler's values only, so a changed label, a lost sheet or an overwritten
+# formula is repaired in it (the filler is told, and checks what the totals became).
+REPAIRED = ("FORMULA_CHANGED", "LABEL_CHANGED", "SHEET_MISSING", "CACHED_MISMATCH")
+
+
+def summary_text(d: Digest, verdict: Verdict, file: str) -> str:
+    """The top line of 问题清单: the verdict, the counts, what was repaired, what to do."""
+    repaired = [f for f in d.errors if f["code"] in REPAIRED]
+    left = len(d.errors) - len(repaired)
+    status = STATUS_WORDS.get(verdict.status, verdict.status)
+    text = f"文件：{Path(file).name}；审核结果：{status}；{d.counts_text()}。"
+    if repaired:
+        where = "、".join(f"{f['sheet']}!{f['cell']}" if f.get("cell") else title(f["code"])
+                         for f in repaired[:3]) + ("等" if len(repaired) > 3 else "")
+        text += (f"本反馈表已按模板恢复 {len(repaired)} 处被改动的表格文字或公式（{where}），"
+                 "请核对恢复后的合计。")
+    if any(g.code == "VALUE_NORMALISED" for g in d.warnings):
+        text += "标橙单元格中的数字已按读取的结果填好（不再以文本形式存储）。"
+    if verdict.status == "invalid" and left:
+        return text + ("请修改标红的单元格（鼠标停在单元格上可看批注），封面“校验结果”显示"
+                       "“校验通过”后保存为 .xlsx 重新报送。")
+    if verdict.status == "invalid" and d.unexplained:  # warnings block in this collection
+        return text + ("请在该表下方“说明”栏说明标橙单元格的情况（或更正），"
+                       "保存为 .xlsx 后重新报送。")
+    if verdict.status == "invalid":
+        return text + "请核对无误后将本反馈表保存为 .xlsx 重新报送。"
+    if d.unexplained:
+        return text + ("无需重新报送。标橙的单元格是提醒：数字无误的，可在该表下方“说明”栏"
+                       "注明情况；需要更正的，改好后保存为 .xlsx 重新报送。")
+    return text + "无需处理。"
 
 
 def _issues_sheet(wb: Any, fmt: Any, issues: IssueList) -> None:
@@ -192,9 +241,13 @@ def _issues_sheet(wb: Any, fmt: Any, issues: IssueList) -> None:
 
 
 def receipt_text(result: CheckResult, verdict: Verdict, ctx: Context) -> str:
+    """The receipt: what was received from whom, the verdict and what to do. With a BOM and
+    CR LF line ends, so that old Windows editors (Notepad) open it correctly."""
     unit = verdict.unit_code or result.identity.get("unit.code") or "（未识别）"
     name = ctx.units.get(verdict.unit_code or "", result.identity.get("unit.name") or "（未识别）")
     status = STATUS_WORDS.get(verdict.status, verdict.status)
+    d = digest(verdict.findings, result.form)
+    deadline = ctx.deadlines.get(verdict.unit_code or "")
     lines = [
         "政府信息公开工作年度报告 收件回执",
         "",
@@ -205,12 +258,22 @@ def receipt_text(result: CheckResult, verdict: Verdict, ctx: Context) -> str:
         f"文件校验值（SHA-256）：{result.sha256}",
         f"模板版本：{verdict.form_id or '（未识别）'} {verdict.form_version or ''}".rstrip(),
         f"收到时间：{ctx.received_at}",
-        f"审核结果：{status}",
-        f"错误 {verdict.errors} 处，提醒 {verdict.warnings} 处（已说明 {verdict.explained} 处）",
     ]
+    if deadline:
+        # (a refused file is not a report: it is neither on time nor late)
+        on_time = ctx.received_at[:10] <= deadline if ctx.received_at and \
+            verdict.status != "rejected" else None
+        when = "" if on_time is None else ("（按时）" if on_time else "（已逾期）")
+        lines.append(f"报送截止日期：{deadline}{when}")
+    lines += [f"审核结果：{status}", d.counts_text()]
     if verdict.status == "rejected":
         first = next((f for f in verdict.findings if f["code"] == verdict.reason), None)
         lines.append(f"未受理原因：{first['message'] if first else verdict.reason}")
-    elif verdict.errors:
+    elif verdict.status == "invalid":
         lines.append("请按随附的反馈表修改后重新报送。")
-    return "\n".join(lines) + "\n"
+    elif d.unexplained:
+        lines.append("无需重新报送。随附的反馈表列出了提醒：数字无误的，可在该表下方“说明”栏"
+                     "注明情况。")
+    else:
+        lines.append("无需处理。")
+    return "\ufeff" + "\r\n".join(lines) + "\r\n"

@@ -30,7 +30,7 @@ from nianbao import deflate
 from nianbao.cells import a1
 from nianbao.collect.distribute import issue_options
 from nianbao.collect.feedback import IssueList, IssueRow, _issues_sheet
-from nianbao.render.workbook import RenderOptions, _Writer, meta_values, render
+from nianbao.render.workbook import RenderOptions, _Writer, meta_values, page_header, render
 from nianbao.spec.layout import META_SHEET, Layout
 from nianbao.spec.model import NUMERIC_KINDS
 from nianbao.untrusted import looks_like_formula
@@ -128,8 +128,8 @@ class FeedbackWriter:
     # --- preparation -------------------------------------------------------------------
 
     def _reference(self, values: Mapping[str, Any], marks: Mapping[str, str],
-                   issues: IssueList, identity: Mapping[str, Any] | None = None
-                   ) -> tuple[RenderOptions, bytes]:
+                   issues: IssueList, identity: Mapping[str, Any] | None = None,
+                   warned: frozenset[str] = frozenset()) -> tuple[RenderOptions, bytes]:
         """A full render whose formats all have fixed numbers: every input style, marked or
         not, is numbered first, so that all references (and the patched workbooks, which
         use the first reference's styles) share one styles part."""
@@ -142,18 +142,23 @@ class FeedbackWriter:
 
         opts = issue_options(self.layout, identity or self.probe_identity, self.key,
                              self.office, values=dict(values), marks=dict(marks),
-                             before=before)
+                             warned=warned, before=before)
         return opts, render(self.layout, opts)
 
     def _prepare(self) -> None:
         layout = self.layout
-        cover = {f.id for f in layout.form.cover.fields}
-        self.cover = cover
+        # the identity the office issues (locked); other cover fields are filled in
+        self.cover = {f.id for f in layout.form.cover.fields
+                      if f.id in ("unit.code", "unit.name", "year")}
         self.probe_identity = {"unit.code": "NB-CODE", "unit.name": "NB-NAME", "year": 2000}
         styles: list[str] = []
-        for marked in (False, True):
+        self.probe_headers = (_header_xml(self.probe_identity, True),
+                              _header_xml(self.probe_identity, False))
+        for marked in (0, 1, 2):  # not marked, marked, marked as a warning
             opts = RenderOptions(identity=self.probe_identity, lock_identity=True,
-                                 marks=dict.fromkeys(layout.inputs, "x") if marked else {})
+                                 marks=dict.fromkeys(layout.inputs, "x") if marked else {},
+                                 warned=frozenset(layout.inputs) if marked == 2
+                                 else frozenset())
             writer = _Writer(layout, opts, None)  # type: ignore[arg-type]
             styles += [writer.input_style(cell, fid) for fid, cell in layout.inputs.items()]
         self.input_styles = list(dict.fromkeys(styles))
@@ -162,9 +167,14 @@ class FeedbackWriter:
         all_marks = {fid: _PROBE_MARK.format(i) for i, fid in enumerate(self.comment_at)}
         full_opts, full = self._reference(_probe_values(layout, 0), all_marks,
                                           _probe_issues(layout, 1))
+        warned_opts, warned = self._reference(_probe_values(layout, 0), all_marks,
+                                              _probe_issues(layout, 1),
+                                              warned=frozenset(layout.inputs))
         self.references = [(empty_opts, _probe_issues(layout, 0), empty),
-                           (full_opts, _probe_issues(layout, 1), full)]
+                           (full_opts, _probe_issues(layout, 1), full),
+                           (warned_opts, _probe_issues(layout, 1), warned)]
         a, b = dict(_read_zip(empty)), dict(_read_zip(full))
+        c = dict(_read_zip(warned))
         self.order = [name for name, _ in _read_zip(full)]
         self.meta_keys = list(meta_values(layout, empty_opts))
         sheet_names = _sheet_names(a["xl/workbook.xml"].decode())
@@ -177,7 +187,8 @@ class FeedbackWriter:
         self.issues = self._learn_issues(a[self.sheet_parts[sheet_names[0]]].decode(),
                                          strings)
         self.sheets = [self._learn_sheet(name, a[self.sheet_parts[name]].decode(),
-                                         b[self.sheet_parts[name]].decode(), strings)
+                                         b[self.sheet_parts[name]].decode(),
+                                         c[self.sheet_parts[name]].decode(), strings)
                        for name in sheet_names[1:]]
         sst = a["xl/sharedStrings.xml"].decode()
         self.sst_head = sst[:sst.index("<si>")] if "<si>" in sst else sst[:-len("</sst>")]
@@ -223,21 +234,20 @@ class FeedbackWriter:
             raise CannotPatch("no hyperlinks in the reference 问题清单")
         return _Issues(head, fixed, tail, label.group(3), found.group(3))
 
-    def _learn_sheet(self, name: str, xml_a: str, xml_b: str, strings: list[str]
+    def _learn_sheet(self, name: str, xml_a: str, xml_b: str, xml_c: str, strings: list[str]
                      ) -> _SheetTemplate:
         """A template sheet as static text and slots for its inputs, formulas and _meta."""
         start, end = xml_a.index("<sheetData>") + len("<sheetData>"), xml_a.index("</sheetData>")
         slots: dict[tuple[int, int], Slot] = {}
-        marked = _cells(xml_b)
+        marked, warned = _cells(xml_b), _cells(xml_c)
         for fid, cell in self.layout.inputs.items():
             a = cell.area
             if a.sheet != name:
                 continue
             for r in range(a.row, a.last_row + 1):
                 for c in range(a.col, a.last_col + 1):
-                    xf_b = marked[(r, c)][0]
                     slots[(r, c)] = ("input" if (r, c) == (a.row, a.col) else "blank",
-                                     fid, a1(r, c), xf_b)
+                                     fid, a1(r, c), marked[(r, c)][0], warned[(r, c)][0])
         for i, cell in enumerate(self.layout.formulas):
             a = cell.area
             if a.sheet == name:
@@ -279,7 +289,7 @@ class FeedbackWriter:
                         raise CannotPatch(f"no formula in {m.group(0)[:80]}")
                     out.append((*slot, xf, f.group(0)))
                 elif slot[0] in ("input", "blank"):
-                    out.append((*slot[:3], xf, slot[3]))
+                    out.append((*slot[:3], xf, slot[3], slot[4]))
                 else:
                     out.append((*slot, a1(*key), xf))
             at = m.end()
@@ -350,7 +360,8 @@ class FeedbackWriter:
                                                 strict=False)}
         issues = _probe_issues(self.layout, 2)
         opts, data = self._reference(values, marks, issues, {
-            "unit.code": "330599-003 <&>", "unit.name": "单位 \"A&B\" ", "year": 2022})
+            "unit.code": "330599-003 <&>", "unit.name": "单位 \"A&B\" ", "year": 2022},
+            warned=frozenset(list(marks)[::2]))
         for ref_opts, ref_issues, ref in [*self.references, (opts, issues, data)]:
             mine = self._package(ref_opts, ref_issues)
             diff = _difference(mine, ref)
@@ -376,14 +387,24 @@ class FeedbackWriter:
         cached = sheet_values(layout, dict(opts.values))
         strings = _Strings(self.strings, len(self.sst_static))
         marked = {fid for fid in opts.marks if fid in self.comment_at}
+        warned = {fid for fid in opts.warned if fid in marked}
         parts: dict[str, Any] = {}
         issues_part = self.sheet_parts[next(iter(self.sheet_parts))]
         parts[issues_part] = self._issues_xml(issues, strings).encode()
         commented: list[tuple[_SheetTemplate, list[tuple[int, int, str]]]] = []
+        headers = [(probe, _header_xml(opts.identity, cover)) for cover, probe
+                   in zip((True, False), self.probe_headers, strict=True)]
+        headers = [(probe, mine) for probe, mine in headers if probe != mine]
         for sheet in self.sheets:
             notes = sorted((r, c, opts.marks[fid]) for fid in marked
                            for s, r, c in self.comment_at[fid] if s == sheet.name)
+            tail = sheet.tail_comments if notes else sheet.tail
+            for probe, mine in headers:  # the page headers: the unit and the year
+                tail = tail.replace(probe, mine)
             if len(sheet.pieces) == 1 and not notes:  # nothing to fill in: prepared
+                if any(probe in sheet.tail for probe, _ in headers):
+                    parts[sheet.part] = (sheet.pieces[0] + tail).encode()  # type: ignore
+                    continue
                 parts[sheet.part] = sheet.fixed or _deflated(
                     (sheet.pieces[0] + sheet.tail).encode())  # type: ignore[operator]
                 sheet.fixed = parts[sheet.part]  # type: ignore[assignment]
@@ -393,8 +414,9 @@ class FeedbackWriter:
                 if isinstance(piece, str):
                     out.append(piece)
                 else:
-                    out.append(self._slot(piece, values, cached, meta, marked, strings))
-            out.append(sheet.tail_comments if notes else sheet.tail)
+                    out.append(self._slot(piece, values, cached, meta, marked, warned,
+                                          strings))
+            out.append(tail)
             parts[sheet.part] = "".join(out).encode()
             if notes:
                 commented.append((sheet, notes))
@@ -414,15 +436,14 @@ class FeedbackWriter:
                      if name in parts or name in static])
 
     def _slot(self, slot: Slot, values: Mapping[str, Any], cached: Mapping[Any, Any],
-              meta: Mapping[str, str], marked: set[str], strings: _Strings) -> str:
+              meta: Mapping[str, str], marked: set[str], warned: set[str],
+              strings: _Strings) -> str:
         kind = slot[0]
-        if kind == "input":
-            _, fid, ref, xf, xf_marked = slot
-            return _value_cell(ref, xf_marked if fid in marked else xf, values.get(fid),
+        if kind in ("input", "blank"):
+            _, fid, ref, xf, xf_marked, xf_warned = slot
+            xf = (xf_warned if fid in warned else xf_marked) if fid in marked else xf
+            return _value_cell(ref, xf, values.get(fid) if kind == "input" else None,
                                strings)
-        if kind == "blank":
-            _, fid, ref, xf, xf_marked = slot
-            return _value_cell(ref, xf_marked if fid in marked else xf, None, strings)
         if kind == "formula":
             _, i, ref, array, xf, formula = slot
             return _formula_cell(ref, xf, formula, cached[self.layout.formulas[i].area.key],
@@ -594,6 +615,11 @@ def _hyperlink(r: IssueRow) -> str:
 # --- probes for preparation ----------------------------------------------------------------
 
 _PROBE_TEXTS = ["文字 <&> \"引号\"", " 前后空格 ", "控制\x01字符 _x0041_", "第一行\n第二行", ""]
+
+
+def _header_xml(identity: Mapping[str, Any], cover: bool) -> str:
+    """The page header of a sheet (the cover, or another) as its XML holds it."""
+    return _X._escape_data(page_header(identity, cover))
 
 
 def _probe_values(layout: Layout, variant: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from nianbao.read.submission import IDENTITY_FIELDS
 from nianbao.sandbox import Failure, Limits, note, sandboxed_map
 from nianbao.spec.layout import layout_for
 from nianbao.spec.model import Form
+from nianbao.validate.digest import NO_PROBLEMS, link_consequences, problems
 from nianbao.validate.rules import check_rules
 from nianbao.version import __version__
 
@@ -66,7 +67,7 @@ class Context:
     previous: dict[str, dict[str, Any]] = field(default_factory=dict)  # unit -> last year
     expected_unit: str | None = None      # uploaded through this unit's link: only its files
     expected_units: dict[str, str] = field(default_factory=dict)  # path -> its link's unit
-
+    deadlines: dict[str, str] = field(default_factory=dict)  # unit -> its deadline (ISO date)
 
     @classmethod
     def of(cls, ws: Workspace, units: dict[str, str], *, feedback: bool = True,
@@ -82,9 +83,16 @@ class Context:
 
             previous = {r.unit_code: r.values for r in
                         records(ledger, load_form(ws.config.form), year - 1)}
+        deadlines = {}
+        if ledger is not None:
+            for u in ledger.units():
+                due = u.deadline or ws.config.deadline
+                if due:
+                    deadlines[u.code] = due.isoformat()
         return cls(ws.key, year, ws.config.form, ws.config.office, units,
                    str(ws.store_dir), str(ws.feedback_dir) if feedback else None,
-                   ws.config.block_unexplained_warnings, received_at, previous)
+                   ws.config.block_unexplained_warnings, received_at, previous,
+                   deadlines=deadlines)
 
     @property
     def office_tag(self) -> str:
@@ -140,8 +148,16 @@ def judge(result: CheckResult, ctx: Context) -> Verdict:
     explained = 0
     if form is not None:
         findings, explained = explain(findings, form, result.values)
-    warnings = sum(f.severity == Severity.WARNING for f in findings)
-    errors = sum(f.severity.rank >= Severity.ERROR.rank for f in findings)
+    if form is not None:  # (the cross-year rules' consequences too)
+        findings = link_consequences(form, findings)
+        # explained mistakes, as counted: a consequence is neither counted nor explained
+        explained = sum(f.severity == Severity.WARNING and "explanation" in f.values
+                        and "caused_by" not in f.values for f in findings)
+    warnings = sum(f.severity == Severity.WARNING and "caused_by" not in f.values
+                   for f in findings)
+    # mistakes, not their consequences: one slip is one error
+    errors = sum(f.severity.rank >= Severity.ERROR.rank and "caused_by" not in f.values
+                 for f in findings)
     if reason:
         status = "rejected"
     elif blocking(findings) or (ctx.block_unexplained and warnings > explained):
@@ -403,6 +419,7 @@ def _take_in(files: list[Entry], ctx: Context, ledger: Ledger, report: CollectRe
                 "status": v.status if v and outcome != DUPLICATE else None,
                 "unit": v.unit_code if v else None, "reason": v.reason if v else None,
                 "errors": v.errors if v else 0, "warnings": v.warnings if v else 0,
+                **(problems(v) if v and outcome != DUPLICATE else NO_PROBLEMS),
                 **(it.outputs if outcome != DUPLICATE else {})}
             if outcome == DUPLICATE:
                 item.update(_duplicate(ledger, it.path, it.sha256, sid, interrupted))
@@ -418,7 +435,8 @@ def _take_in(files: list[Entry], ctx: Context, ledger: Ledger, report: CollectRe
             report.items.append({"path": it.path, "outcome": REJECTED, "submission": None,
                                  "status": "rejected", "unit": None,
                                  "reason": it.verdict.reason if it.verdict else None,
-                                 "errors": 1, "warnings": 0})
+                                 "errors": 1, "warnings": 0,
+                                 **(problems(it.verdict) if it.verdict else NO_PROBLEMS)})
         else:
             batch.append(it)
         if len(batch) >= BATCH:

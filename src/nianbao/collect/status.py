@@ -21,10 +21,15 @@ from nianbao.collect.conflicts import order_key, unit_conflict
 from nianbao.collect.intake import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.workspace import Config
-from nianbao.findings import title
+from nianbao.spec.load import SpecError, load_form
+from nianbao.spec.model import Form
 from nianbao.untrusted import csv_text
+from nianbao.validate.digest import digest, first_problem
 
 STATE_WORDS = {"valid": "通过", "invalid": "有错误", "rejected": "未受理", "missing": "未报送"}
+# the cover's 填报人 fields (template 1.1.0 on), shown with a unit's status and to chase it
+CONTACT_WORDS = {"contact.filler": "填报人", "contact.phone": "联系电话",
+                 "contact.reviewer": "审核人", "contact.date": "填报日期"}
 TIME_WORDS = {"on_time": "按时", "late": "逾期报送", "pending": "未到截止日期",
               "overdue": "已逾期未报送"}
 
@@ -47,6 +52,26 @@ class UnitStatus:
     why: str = ""
     newer_invalid: bool = False
     conflict: dict[str, Any] | None = None   # several different files in one run (conflicts.py)
+    warning_groups: int = 0        # the warnings by cause and block (what a person reads)
+    unexplained_groups: int = 0
+    filled_by: dict[str, str] = field(default_factory=dict)  # the cover's 填报人, 联系电话 ...
+
+    @property
+    def counts_text(self) -> str:
+        """「错误 1 处；提醒 2 类（166 格，未说明 2 类）」 in a few words."""
+        if self.state in ("missing", "rejected"):
+            return ""
+        text = f"错误 {self.errors} 处" if self.errors else ""
+        if self.warning_groups:
+            text += ("；" if text else "") + f"提醒 {self.warning_groups} 类（{self.warnings} 格"
+            text += f"，未说明 {self.unexplained_groups} 类）" if self.unexplained_groups else "）"
+        return text
+
+    @property
+    def contact_text(self) -> str:
+        """Who filled it in and how to reach them (the cover's 填报人 and 联系电话)."""
+        return " ".join(self.filled_by[k] for k in ("contact.filler", "contact.phone")
+                        if self.filled_by.get(k))
 
 
 @dataclass
@@ -78,15 +103,17 @@ class StatusReport:
                 # a shallow copy per unit: asdict's deep copy took seconds for 10,000 units
                 "units": [dict(vars(u)) for u in self.units],
                 "chase": [{"code": u.code, "name": u.name, "contact": u.contact,
-                           "state": u.state, "timeliness": u.timeliness, "why": u.why}
+                           "state": u.state, "timeliness": u.timeliness, "why": u.why,
+                           "filled_by": u.filled_by}
                           for u in self.chase],
                 "unattributed": self.unattributed}
 
     def chase_csv(self) -> str:
         return csv_text(["单位代码", "单位名称", "上级单位", "联系人", "状态", "时限",
-                         "截止日期", "原因"],
+                         "截止日期", "原因", *CONTACT_WORDS.values()],
                         ([u.code, u.name, u.parent, u.contact, STATE_WORDS[u.state],
-                          TIME_WORDS[u.timeliness], u.deadline or "", u.why]
+                          TIME_WORDS[u.timeliness], u.deadline or "", u.why,
+                          *(u.filled_by.get(k, "") for k in CONTACT_WORDS)]
                          for u in self.chase))
 
 
@@ -107,15 +134,23 @@ def unit_status(ledger: Ledger, config: Config, as_of: datetime | None = None) -
                                  "received_at": row.received_at, "status": v.status,
                                  "reason": v.reason, "unit": v.unit_code})
     out = []
+    form = _form(config.form)
     for u in units:
         rows = by_unit.get(u.code, [])
         deadline = u.deadline or config.deadline
-        out.append(_one(u.code, u.name, u.parent, u.contact, deadline, rows, as_of))
+        out.append(_one(u.code, u.name, u.parent, u.contact, deadline, rows, as_of, form))
     return StatusReport(config.year, as_of.isoformat(timespec="seconds"), out, unattributed)
 
 
+def _form(form_id: str) -> Form | None:
+    try:
+        return load_form(form_id)
+    except SpecError:
+        return None
+
+
 def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
-         rows: list[Row], as_of: datetime) -> UnitStatus:
+         rows: list[Row], as_of: datetime, form: Form | None = None) -> UnitStatus:
     s = UnitStatus(code, name, parent, contact, deadline.isoformat() if deadline else None,
                    "missing", "pending", submissions=len(rows))
     rows = sorted(rows, key=order_key)  # the latest by the rule the clerk sees: last
@@ -152,17 +187,14 @@ def _one(code: str, name: str, parent: str, contact: str, deadline: date | None,
     s.counting = {"submission": counting.id, "file": counting.file_name,
                   "sha256": counting.sha256, "received_at": counting.received_at}
     s.errors, s.warnings, s.unexplained = v.errors, v.warnings, v.warnings - v.explained
+    if v.warnings:
+        d = digest(v.findings, form)
+        s.warning_groups, s.unexplained_groups = len(d.warnings), d.unexplained
+    values = (v.record or {}).get("values") or {}
+    s.filled_by = {k: str(values[k]) for k in CONTACT_WORDS if values.get(k)}
     return s
 
 
 def _first_error(row: Row) -> str:
     """The first blocking problem in a few words, with where it is."""
-    errors = [f for f in row.verdict.findings if f["severity"] in ("fatal", "error")]
-    first = next((f for f in errors if f["code"] == row.verdict.reason), None) or \
-        (errors[0] if errors else None)
-    if first is None:
-        return title(row.verdict.reason) if row.verdict.reason else ""
-    where = f"{first['sheet']}!{first['cell']}" if first.get("sheet") and first.get("cell") \
-        else ""
-    more = f"等 {len(errors)} 处" if len(errors) > 1 else ""
-    return f"{title(first['code'])}{'（' + where + '）' if where else ''}{more}"
+    return first_problem(row.verdict.findings, row.verdict.reason)

@@ -18,3 +18,4 @@ class Record:
     identity: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     title: str | None = None
+    placeholders: bool = False  # an empty prose section printed as a marked placeholder

@@ -37,6 +37,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 from docx.table import _Cell
 
+from nianbao.publish.prose_source import PLACEHOLDER
 from nianbao.publish.record import Record
 from nianbao.read.normalise import NA
 from nianbao.spec.layout import layout_for
@@ -189,6 +190,15 @@ def _prose_lines(value: Any) -> list[str]:
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
+def _section_lines(prose: ProseField, record: Record) -> list[str]:
+    """A prose section's lines; when empty, a marked placeholder if the record asks for
+    one (a merged report: the office supplies the words)."""
+    lines = _prose_lines(record.values.get(prose.id))
+    if not lines and record.placeholders:
+        return [PLACEHOLDER.format(label=prose.label)]
+    return lines
+
+
 def _note_text(form: Form, table: Table, record: Record) -> str | None:
     note = note_field(form, table)
     if note is None:
@@ -228,9 +238,10 @@ def _docx(form: Form, record: Record) -> bytes:
             landscape = wide
         head = doc.add_paragraph()
         head.paragraph_format.space_before = Pt(12)
+        head.paragraph_format.keep_with_next = True  # a heading never ends a page
         _run(head, sec.heading, font, 14, bold=True)
         if sec.prose is not None:
-            for line in _prose_lines(record.values.get(sec.prose.id)):
+            for line in _section_lines(sec.prose, record):
                 p = doc.add_paragraph()
                 p.paragraph_format.first_line_indent = Pt(24)
                 _run(p, line, font, 12)
@@ -290,6 +301,7 @@ def _docx_table(doc: Any, form: Form, table: Table, record: Record, landscape: b
         out.columns[i].width = width
         for row in cells:
             row[i].width = width
+    _rows_print_whole(out, grid)
     for c in grid.cells:
         cell = cells[c.row][c.col]
         if c.rowspan > 1 or c.colspan > 1:
@@ -305,6 +317,21 @@ def _docx_table(doc: Any, form: Form, table: Table, record: Record, landscape: b
             _run(para, line, font, 9, bold=c.role == "title")
             if i < len(lines) - 1:
                 para.runs[-1].add_break()
+
+
+def _rows_print_whole(out: Any, grid: Grid) -> None:
+    """No row splits across pages (w:cantSplit); the header rows at the top of a table
+    repeat on every page it spans (w:tblHeader)."""
+    heads = {c.row for c in grid.cells if c.role != "value"}
+    values = {c.row for c in grid.cells if c.role == "value"}
+    top = 0
+    while top < grid.rows and top in heads and top not in values:
+        top += 1
+    for i, tr in enumerate(out._tbl.tr_lst):
+        pr = tr.get_or_add_trPr()
+        pr.append(pr.makeelement(qn("w:cantSplit"), {}))
+        if i < top:
+            pr.append(pr.makeelement(qn("w:tblHeader"), {}))
 
 
 def _stable_zip(data: bytes) -> bytes:
@@ -353,7 +380,7 @@ def _html(form: Form, record: Record) -> bytes:
         out.append(f"<h2>{_esc(sec.heading)}</h2>")
         if sec.prose is not None:
             out += [f"<p>{_esc(line)}</p>" for line in
-                    _prose_lines(record.values.get(sec.prose.id))]
+                    _section_lines(sec.prose, record)]
         if sec.table is not None:
             out += _html_table(form, sec.table, record)
             note = _note_text(form, sec.table, record)
@@ -403,7 +430,7 @@ def _md(form: Form, record: Record) -> bytes:
     for sec in sections(form):
         out += [f"## {sec.heading}", ""]
         if sec.prose is not None:
-            for line in _prose_lines(record.values.get(sec.prose.id)):
+            for line in _section_lines(sec.prose, record):
                 out += [_md_line(line), ""]
         if sec.table is not None:
             out += [MD_NOTE, ""]

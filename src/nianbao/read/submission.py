@@ -27,6 +27,7 @@ from nianbao.spec.layout import (
     Layout,
     layout_for,
 )
+from nianbao.spec.load import load_older_form
 from nianbao.spec.model import COUNT, NUMERIC_KINDS, Form
 from nianbao.validate.evaluate import field_values, sheet_values
 
@@ -97,11 +98,17 @@ def read_submission(book: RawWorkbook, file: str, forms: FormLookup,
     layout = layout_for(form)
     found_version, found_print = meta.get("form_version", ""), meta.get("fingerprint", "")
     if found_version != form.version:
+        code = "FORM_VERSION_COMPATIBLE"
         if found_print != layout.fingerprint:
-            sub.findings.append(make("FORM_VERSION_MISMATCH", file=file, found=found_version,
-                                     expected=form.version, severity=Severity.FATAL))
-            return sub
-        sub.findings.append(make("FORM_VERSION_COMPATIBLE", file=file, found=found_version,
+            # an earlier version whose layout is kept: read as issued, judged as today
+            older = load_older_form(form.id, found_version)
+            if older is None or layout_for(older).fingerprint != found_print:
+                sub.findings.append(make("FORM_VERSION_MISMATCH", file=file,
+                                         found=found_version, expected=form.version,
+                                         severity=Severity.FATAL))
+                return sub
+            layout, code = layout_for(older), "FORM_VERSION_OLDER"
+        sub.findings.append(make(code, file=file, found=found_version,
                                  expected=form.version))
     elif found_print != layout.fingerprint:
         sub.findings.append(make("FORM_FINGERPRINT", file=file, found=found_version))
@@ -253,7 +260,8 @@ class _Reader:
         self.sub.values[fid] = result.value
         if result.code is None or fid in IDENTITY_FIELDS:
             return
-        if result.code == "TEXT_BLANK" and not f.required and fid.startswith("note."):
+        if result.code == "TEXT_BLANK" and not f.required and fid.startswith(("note.",
+                                                                              "contact.")):
             return
         value_rule = result.code.startswith("VALUE_") and result.code not in (
             "VALUE_BLANK", "VALUE_NORMALISED", "VALUE_NOT_APPLICABLE")

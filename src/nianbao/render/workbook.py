@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,8 +34,10 @@ INPUT_FILL = "#FFF2CC"
 LOCKED_FILL = "#EDEDED"
 HEADER_FILL = "#D9E1F2"
 CHECK_FILL = "#F2F2F2"
+AMBER_FILL = "#F8CBAD"  # a warning: to look at, not to correct (orange, not the inputs' yellow)
 RED = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
 GREEN = {"bg_color": "#C6EFCE", "font_color": "#006100"}
+AMBER = {"bg_color": "#F8CBAD", "font_color": "#843C0C"}
 
 
 @dataclass
@@ -47,9 +50,12 @@ class RenderOptions:
     password: str | None = None
     meta: Mapping[str, str] = field(default_factory=dict)      # extra _meta entries
     marks: Mapping[str, str] = field(default_factory=dict)     # field id -> comment (feedback)
+    warned: frozenset[str] = frozenset()  # marked fields with only warnings: amber, not red
     before: Callable[[Workbook, Callable[[str], Any]], None] | None = None  # extra first sheet
     after: Callable[[Workbook, Callable[[str], Any]], None] | None = None   # extra last sheets
     lock_inputs: bool = False           # a read-only copy (merged totals): nothing to fill
+    cover_note: str | None = None       # instead of the cover's hint (what a merged copy is)
+    omit_sheets: frozenset[str] = frozenset()  # sheets without fields left out (填报说明)
 
 
 class _Worksheet(Worksheet):
@@ -157,6 +163,10 @@ class _Writer:
                        "num_format": num or "General", "border_color": "#C00000"},
             "marked_text": {**box, "bg_color": "#FFC7CE", "locked": False, "align": "left",
                             "valign": "top", "border_color": "#C00000", "num_format": "@"},
+            "warned": {**box, "bg_color": AMBER_FILL, "locked": False, "align": "center",
+                       "num_format": num or "General", "border_color": "#C55A11"},
+            "warned_text": {**box, "bg_color": AMBER_FILL, "locked": False, "align": "left",
+                            "valign": "top", "border_color": "#C55A11", "num_format": "@"},
             "meta": {},
         }[name]
         return {**base, **extra}
@@ -164,12 +174,22 @@ class _Writer:
     def write(self) -> None:
         if self.opts.before:
             self.opts.before(self.wb, self.fmt)
+        omit = {s.name for s in self.layout.sheets if s.role == "instructions"} \
+            & self.opts.omit_sheets
         for spec in self.layout.sheets:
+            if spec.name in omit:
+                continue
             ws = self.wb.add_worksheet(spec.name)
             self.sheets[spec.name] = ws
             self.page(ws, spec)
+        cover = self.layout.form.cover
         for label in self.layout.labels:
-            self.put(label.area, label.text, self.fmt(label.style))
+            if label.area.sheet in omit:
+                continue
+            text = label.text
+            if self.opts.cover_note and label.area.sheet == cover.sheet and text == cover.hint:
+                text = self.opts.cover_note
+            self.put(label.area, text, self.fmt(label.style))
         self.write_inputs()
         self.write_formulas()
         for ws in self.sheets.values():
@@ -190,12 +210,16 @@ class _Writer:
         ws.set_paper(9)  # A4
         if spec.landscape:
             ws.set_landscape()
-        ws.fit_to_pages(1, 0)
+        # each official table on one page, as the official form prints; others fit the width
+        ws.fit_to_pages(1, 1 if spec.role in ("table", "cover") else 0)
         ws.center_horizontally()
-        ws.set_margins(left=0.5, right=0.5, top=0.6, bottom=0.6)
+        ws.set_margins(left=0.5, right=0.5, top=0.7, bottom=0.6)
         ws.print_area(0, 0, spec.last_row, spec.last_col)
         if spec.repeat_rows:
             ws.repeat_rows(*spec.repeat_rows)
+        header = page_header(self.opts.identity, cover=spec.role == "cover")
+        if header:
+            ws.set_header(header)
         ws.set_footer("&C第 &P 页，共 &N 页")
         ws.hide_gridlines(2)
 
@@ -237,10 +261,12 @@ class _Writer:
         num = {COUNT: "0", AMOUNT: "General"}.get(kind, "")
         if self.opts.lock_inputs:
             return "locked_text" if kind in (TEXT, CODE) else "locked:" + num
-        marked = fid in self.opts.marks
+        marked = "warned" if fid in self.opts.warned else "marked"
+        if fid not in self.opts.marks:
+            marked = "input"
         if kind in (TEXT, CODE):
-            return "marked_text" if marked else "input_text"
-        return ("marked:" if marked else "input:") + num
+            return marked + "_text"
+        return marked + ":" + num
 
     def validate(self, cell: InputCell, ref: str | None = None) -> None:
         """Data validation of `cell`, or of the range `ref` whose top-left cell it is."""
@@ -299,14 +325,15 @@ class _Writer:
         })
 
     def color(self, name: str) -> Any:
-        """The shared red/green formats of conditional formatting."""
+        """The shared red/amber/green formats of conditional formatting."""
         if name not in self.formats:
-            self.formats[name] = self.wb.add_format(RED if name == "red" else GREEN)
+            self.formats[name] = self.wb.add_format({"red": RED, "amber": AMBER,
+                                                     "green": GREEN}[name])
         return self.formats[name]
 
     def write_formulas(self) -> None:
         cached = sheet_values(self.layout, dict(self.opts.values))
-        red, green = self.color("red"), self.color("green")
+        green = self.color("green")
         for cell in self.layout.formulas:
             a = cell.area
             ws = self.sheets[a.sheet]
@@ -329,11 +356,7 @@ class _Writer:
                 ws.conditional_format(a.ref, {"type": "cell", "criteria": "==", "value": 0,
                                               "format": green})
             elif cell.role in ("status", "table_status"):
-                ok = f'ISNUMBER(SEARCH("校验通过",{a.a1}))'
-                ws.conditional_format(a.ref, {"type": "formula", "criteria": "=" + ok,
-                                              "format": green})
-                ws.conditional_format(a.ref, {"type": "formula", "criteria": f"=NOT({ok})",
-                                              "format": red})
+                self.status_colours(ws, a)
 
         # the many check cells get their colours by block, not one by one: a smaller file
         checks = [c.area for c in self.layout.formulas if c.role == "check"]
@@ -343,6 +366,17 @@ class _Writer:
                      for c in range(a.col, a.last_col + 1)]
             for rect in rectangles(cells):
                 self.verdict_colours(self.sheets[sheet], a1_range(*rect))
+
+    def status_colours(self, ws: Worksheet, a: Area) -> None:
+        """Green only for a complete and balanced form ("…校验通过" and nothing more),
+        amber while only blank cells remain, red for anything to correct."""
+        done = f'RIGHT({a.a1},4)="校验通过"'
+        blanks = f'AND(NOT({done}),ISNUMBER(SEARCH("未填写",{a.a1})),' \
+                 f'ISERROR(SEARCH("标红",{a.a1})))'
+        for criteria, colour in ((done, "green"), (blanks, "amber"),
+                                 (f"AND(NOT({done}),NOT({blanks}))", "red")):
+            ws.conditional_format(a.ref, {"type": "formula", "criteria": "=" + criteria,
+                                          "format": self.color(colour)})
 
     def verdict_colours(self, ws: Worksheet, ref: str) -> None:
         """Red where a check (a difference, a count of errors) is not 0, green where it is."""
@@ -362,6 +396,24 @@ class _Writer:
             "title": f"{self.layout.form.title}统计表", "subject": self.layout.version_text,
             "author": "nianbao", "created": FIXED_TIME, "comments": self.layout.fingerprint,
         })
+
+
+_HEADER_UNSAFE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def page_header(identity: Mapping[str, Any], cover: bool = True) -> str:
+    """The printed page header: the unit's name left, the year right (none when blank).
+    Only the cover names the unit; the other sheets print the workbook's file name (issued
+    as 「单位-年度…」) so that they stay byte for byte the same in every unit's copy: the
+    reader remembers those parts of a template by their bytes. An & is doubled: Excel
+    reads & in headers as a code."""
+    name = _HEADER_UNSAFE.sub("", str(identity.get("unit.name") or ""))[:60]
+    name = name.replace("&", "&&").replace("[Picture]", "［Picture］")  # (an image code)
+    year = identity.get("year")
+    if not name and not year:
+        return ""
+    left = (f"&L{name}" if name else "") if cover else "&L&F"
+    return left + (f"&R{year} 年度" if year else "")
 
 
 def _write_value(ws: Worksheet, row: int, col: int, value: Any, fmt: Any) -> None:

@@ -17,7 +17,20 @@ from typing import Any, TypeVar
 
 from nianbao.cells import a1, a1_range, rectangles
 from nianbao.spec.expr import Ref, excel_side
-from nianbao.spec.model import COUNT, NUMERIC_KINDS, Block, Form, Header, RuleInstance, Table
+from nianbao.spec.live_checks import (  # noqa: F401  (re-exported: the names of the layout)
+    FMT_BALANCE,
+    FMT_BLANK_COUNT,
+    FMT_INVALID_COUNT,
+    FMT_UNBALANCED_COUNT,
+    FMT_VALUES,
+    INCOMPLETE_1_0,
+    NA_MARKERS,
+    blank_excel,
+    status_excel,
+    status_text,
+    values_excel,
+)
+from nianbao.spec.model import NUMERIC_KINDS, Block, Form, Header, RuleInstance, Table
 
 T = TypeVar("T")
 
@@ -25,15 +38,7 @@ META_SHEET = "_meta"
 ISSUES_SHEET = "问题清单"  # first sheet of a feedback workbook (collect/feedback.py), not read
 META_KEYS = ("form_id", "form_version", "fingerprint", "unit_code", "unit_name", "year",
              "office", "issued_at", "signature", "generator")
-# What a filler may type for "not applicable" where the form allows it.
-NA_MARKERS = ("/", "—", "无")
 
-# Number formats that turn a numeric check result into the verdict the filler reads.
-FMT_BALANCE = '"不平衡，差 "0;"不平衡，差 -"0;"平衡"'
-FMT_UNBALANCED_COUNT = '"不平衡 "0" 处";;"全部平衡"'
-FMT_INVALID_COUNT = '"有误 "0" 处";;"无误"'
-FMT_BLANK_COUNT = '"未填 "0" 格";;"已填完"'
-FMT_VALUES = '"有误 "0" 处";;"正确"'
 
 
 @dataclass(frozen=True)
@@ -155,54 +160,6 @@ def _sheet_ref(sheet: str) -> str:
     return f"{sheet}!" if plain and not sheet[0].isdigit() else f"'{sheet}'!"
 
 
-# -- status texts: the Excel formula and the Python value side by side -------------------
-
-def status_text(unbalanced: int, invalid: int, blank: int, scope: str = "") -> str:
-    """The verdict line the filler reads ("校验通过" / "有 3 处不平衡，请查看标红单元格")."""
-    if unbalanced + invalid == 0:
-        if blank:
-            return f"{scope}校验通过，但有 {blank} 个单元格未填写（没有的请填 0）"
-        return f"{scope}校验通过"
-    parts = []
-    if unbalanced:
-        parts.append(f"有 {unbalanced} 处不平衡")
-    if invalid:
-        parts.append(f"有 {invalid} 处填写有误")
-    return scope + "，".join(parts) + "，请查看标红单元格"
-
-
-def status_excel(n: str, m: str, b: str, scope: str = "") -> str:
-    """Excel twin of status_text; n, m, b are cell references or expressions."""
-    ok = (f'IF({b}>0,"{scope}校验通过，但有 "&{b}&" 个单元格未填写（没有的请填 0）",'
-          f'"{scope}校验通过")')
-    bad = ((f'"{scope}"&' if scope else "")
-           + f'IF({n}>0,"有 "&{n}&" 处不平衡","")&IF(AND({n}>0,{m}>0),"，","")'
-           + f'&IF({m}>0,"有 "&{m}&" 处填写有误","")&"，请查看标红单元格"')
-    return f"IF({n}+{m}=0,{ok},{bad})"
-
-
-def values_excel(rects: list[tuple[str, list[InputCell]]]) -> str:
-    """R8 live check: how many numeric inputs hold text, a negative, or a fraction.
-
-    An array formula: INT() only ever sees the cells that are numbers (a spreadsheet would
-    coerce numeric text or fail on other text), so evaluate.invalid_count mirrors it exactly.
-    """
-    parts = []
-    for ref, cells in rects:
-        na = any(c.not_applicable for c in cells)
-        text = f"COUNTA({ref})-COUNT({ref})"
-        if na:
-            text += "".join(f'-COUNTIF({ref},"{m}")' for m in NA_MARKERS)
-        parts.append(f"({text})+COUNTIF({ref},\"<0\")")
-        if cells[0].kind == COUNT:
-            parts.append(f"SUM(IF(ISNUMBER({ref}),IF({ref}<>INT({ref}),1,0),0))")
-    return "+".join(parts) if parts else "0"
-
-
-def blank_excel(rects: list[tuple[str, list[InputCell]]], prefix: str = "") -> str:
-    return "+".join(f"COUNTBLANK({prefix}{ref})" for ref, _ in rects) or "0"
-
-
 # -- building the layout ---------------------------------------------------------------
 
 @cache
@@ -214,6 +171,17 @@ def layout_for(form: Form) -> Layout:
 def _char_width(text: str) -> float:
     """Approximate Excel column-width units of a label (CJK ~2.1, ASCII ~1.1)."""
     return sum(2.1 if ord(ch) > 0x2E7F else 1.1 for ch in text)
+
+
+def _balanced_width(texts: list[str], most: float = 18, least: float = 10) -> float:
+    """A label column's width: each label on one line when it fits in `most`, else on
+    lines of even length (never one character left alone on a line of its own)."""
+    width = least
+    for text in texts:
+        cw = _char_width(text)
+        lines = max(1, math.ceil(cw / (most - 1.5)))
+        width = max(width, cw / lines + 1.5)
+    return round(width, 1)
 
 
 def _lines(text: str, width: float) -> int:
@@ -272,7 +240,7 @@ class _Builder:
             sheet.heights[row] = 15 * _lines(c.hint, 100) + 6
             row += 1
         row += 1
-        for f in c.fields:
+        for f in (f for f in c.fields if not f.below):
             self.label(Area(name, row, 0), f.label, "label")
             self.input(Area(name, row, 1, row, last), f.id)
             sheet.heights[row] = 22
@@ -304,6 +272,14 @@ class _Builder:
             self.counts[table.id] = cells
             sheet.heights[row] = 20
             row += 1
+        below = [f for f in c.fields if f.below]
+        if below:  # who filled it in: under the verdict, as a paper form's signature block
+            row += 1
+            for f in below:
+                self.label(Area(name, row, 0), f.label, "label")
+                self.input(Area(name, row, 1, row, last), f.id)
+                sheet.heights[row] = 22
+                row += 1
         self.label(Area(name, row + 1, 0), c.version_label, "label")
         # shown, not verified: the version lives in _meta, and the fingerprint must not
         # change with a version bump that leaves the layout alone
@@ -312,14 +288,15 @@ class _Builder:
         sheet.last_row, sheet.last_col = row + 1, last
         n, m, b = ("(" + "+".join(totals[k]) + ")" for k in ("unbalanced", "invalid", "blank"))
         status = self.formula(FormulaCell(Area(name, status_row, 1, status_row, last),
-                                          status_excel(n, m, b), "status", "status"))
+                                          status_excel(n, m, b, "", c.incomplete), "status",
+                                          "status"))
         for table in self.form.tables:
             cnt = self.counts[table.id]
             refs = [f"{_sheet_ref(name)}{cnt[k].area.a1}" for k in ("unbalanced", "invalid",
                                                                     "blank")]
             cell = self.table_status[table.id]
             self.formulas[self.formulas.index(cell)] = self.table_status[table.id] = FormulaCell(
-                cell.area, status_excel(*refs, scope="本表"), "table_status", "status",
+                cell.area, status_excel(*refs, "本表", c.incomplete), "table_status", "status",
                 table=table.id)
         return status
 
@@ -482,7 +459,8 @@ class _Builder:
             sheet.widths[0] = min(max(longest + 2, 12), 44)
         else:
             for k in range(label_cols - 1):
-                sheet.widths[k] = 10
+                groups = [r.path[k] for b in table.blocks for r in b.rows if len(r.path) > k + 1]
+                sheet.widths[k] = _balanced_width(groups)
             if label_cols:
                 sheet.widths[label_cols - 1] = 40
         single = [_char_width(c.path[-1]) for b in table.blocks for c in b.columns

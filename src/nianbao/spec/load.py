@@ -41,6 +41,7 @@ DEFAULT_FORM = "ogi-annual-2021"
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _SEGMENT = re.compile(r"^([a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*)?$")
+_ID_SAFE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\']")
 
 
@@ -71,6 +72,22 @@ def spec_path(form_id: str = DEFAULT_FORM) -> Path:
 def load_form(form_id: str = DEFAULT_FORM) -> Form:
     """The form with this id from the templates folder (cached: forms are immutable)."""
     return load_spec(spec_path(form_id))
+
+
+@cache
+def load_older_form(form_id: str, version: str) -> Form | None:
+    """An earlier version of a form, kept in templates/archive/ (<id>-<version>.toml) so
+    that returns of templates issued from it are read as issued; None when not kept."""
+    if not _SEMVER.match(version) or not _ID_SAFE.match(form_id):
+        return None
+    path = templates_dir() / "archive" / f"{form_id}-{version}.toml"
+    if not path.is_file():
+        return None
+    try:
+        form = load_spec(path)
+    except SpecError:
+        return None
+    return form if (form.id, form.version) == (form_id, version) else None
 
 
 def load_spec(path: Path) -> Form:
@@ -195,21 +212,26 @@ class _Builder:
     def cover(self, data: dict[str, Any]) -> Cover | None:
         path = "cover"
         self.unknown_keys(data, path, {"sheet", "title", "status_label", "version_label",
-                                       "fields", "hint"})
+                                       "fields", "hint", "incomplete"})
         items = []
         for i, f in enumerate(self.get(data, "fields", path, list) or []):
             fp = f"{path}.fields[{i}]"
             f = self.table_at(f, fp)
-            self.unknown_keys(f, fp, {"id", "label", "kind", "required", "width"})
+            self.unknown_keys(f, fp, {"id", "label", "kind", "required", "width", "below"})
             fid = self.field_id(f, fp)
             items.append(CoverField(fid, self.get(f, "label", fp, str) or "",
                                     self.get(f, "kind", fp, str, TEXT, KINDS),
-                                    self.get(f, "required", fp, bool, False)))
+                                    self.get(f, "required", fp, bool, False),
+                                    self.get(f, "below", fp, bool, False)))
         values = [self.get(data, k, path, str) for k in ("sheet", "title", "status_label",
                                                           "version_label")]
         if None in values:
             return None
-        return Cover(*values, fields=tuple(items), hint=self.get(data, "hint", path, str, ""))
+        incomplete = self.get(data, "incomplete", path, str, Cover.incomplete)
+        if "{n}" not in incomplete or '"' in incomplete:
+            self.problem(f"{path}.incomplete", "应含“{n}”（未填写的单元格数），不含英文引号")
+        return Cover(*values, fields=tuple(items), hint=self.get(data, "hint", path, str, ""),
+                     incomplete=incomplete)
 
     def prose(self, data: dict[str, Any]) -> Prose | None:
         path = "prose"
@@ -242,13 +264,14 @@ class _Builder:
         for i, h in enumerate(self.get(data, key, path, list) or []):
             hp = f"{path}.{key}[{i}]"
             h = self.table_at(h, hp)
-            self.unknown_keys(h, hp, {"id", "path", "kind"})
+            self.unknown_keys(h, hp, {"id", "path", "kind", "short"})
             hid = self.get(h, "id", hp, str)
             if hid is not None and not _SEGMENT.match(hid):
                 self.problem(f"{hp}.id",
                              f"“{hid}”不是合法的标识（小写字母、数字、下划线，用点分隔）")
             out.append(Header(hid or "", self.strings(h, "path", hp),
-                              self.get(h, "kind", hp, str, None, KINDS)))
+                              self.get(h, "kind", hp, str, None, KINDS),
+                              self.get(h, "short", hp, str, None)))
         if not out:
             self.problem(f"{path}.{key}", "至少需要一项")
         return tuple(out)

@@ -20,6 +20,7 @@ class Header:
     id: str
     path: tuple[str, ...]
     kind: str | None = None
+    short: str | None = None  # how messages name it when the label is long (not printed)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class CoverField:
     label: str
     kind: str
     required: bool = False
+    below: bool = False  # placed below the verdict (who filled it in), not with the identity
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Cover:
     version_label: str
     fields: tuple[CoverField, ...]
     hint: str = ""
+    # the verdict when only blank cells remain ("{n}": how many); 1.0.0's words by default
+    incomplete: str = "校验通过，但有 {n} 个单元格未填写（没有的请填 0）"
 
 
 @dataclass(frozen=True)

@@ -346,11 +346,13 @@ def sheet_values(layout: Layout, values: Mapping[str, Any]) -> dict[tuple[str, i
         out[t.values_key] = invalid
         for role, key in t.counts:
             out[key] = c[role]
-        out[t.status_key] = _status(c["unbalanced"], invalid, c["blank"], "本表")
+        out[t.status_key] = _status(c["unbalanced"], invalid, c["blank"], "本表",
+                                    form.cover.incomplete)
         all_unbalanced += c["unbalanced"]
         all_invalid += invalid
         all_blank += c["blank"]
-    out[sp.status_key] = _status(all_unbalanced, all_invalid, all_blank, "")
+    out[sp.status_key] = _status(all_unbalanced, all_invalid, all_blank, "",
+                                 form.cover.incomplete)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from nianbao.validate.evaluate import (
     numbers,
     plan,
 )
+from nianbao.validate.wording import rule_message
 
 
 def check_rules(form: Form, values: Mapping[str, Any], *, file: str | None = None,
@@ -47,7 +49,7 @@ def unbalanced(form: Form, inst: RuleInstance, lhs: Any, rhs: Any,
     layout = layout_for(form)
     place = layout.places[inst.anchor]
     cells = [_cell_name(layout.places[r.field].a1, r) for r in inst.comparison.refs]
-    return make(
+    finding = make(
         "UNBALANCED", file=file, sheet=place.sheet, cell=place.a1, field=inst.anchor,
         rule=inst.rule.id, severity=Severity(inst.rule.severity),
         where_label=inst.where, rule_text=inst.rule.text,
@@ -55,6 +57,9 @@ def unbalanced(form: Form, inst: RuleInstance, lhs: Any, rhs: Any,
         lhs_expr=_expr(layout, inst.comparison.lhs), rhs_expr=_expr(layout, inst.comparison.rhs),
         cells="、".join(dict.fromkeys(cells)), instance=inst.id,
     )
+    # in the filler's words: rows and columns by their labels, the cells in brackets
+    text = f"{place.sheet}!{place.a1}：{rule_message(finding, form)}（{inst.rule.text}）"
+    return dataclasses.replace(finding, message=text)
 
 
 def _cell_name(a1: str, ref: Ref) -> str:
