@@ -23,7 +23,7 @@ from tests.badfiles import EXPECTED, build_corpus, read_members, rezip
 
 IDENTITY = {"unit.code": "330503-017", "unit.name": "某区文化和广电旅游体育局", "year": 2022}
 WARNING_ONLY = {code for _, code in EXPECTED.values()
-                if code and CATALOGUE[code][0] is not Severity.FATAL}
+                if code and CATALOGUE[code].severity is not Severity.FATAL}
 RECORD_KEYS = {"file", "sha256", "size", "status", "form", "identity", "values", "findings"}
 FINDING_KEYS = {"code", "severity", "file", "sheet", "cell", "field", "rule", "values",
                 "message"}

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from nianbao.collect.distribute import distribute, issue_options
-from nianbao.collect.intake import CHINA, collect
+from nianbao.collect.intake import collect
+from nianbao.collect.judging import CHINA
 from nianbao.collect.ledger import EncodedVerdict, Ledger, Verdict, open_ledger
 from nianbao.collect.revalidate import revalidate
 from nianbao.collect.roster import load_roster

@@ -11,7 +11,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from nianbao.collect.intake import CHINA, collect
+from nianbao.collect.intake import collect
+from nianbao.collect.judging import CHINA
 from nianbao.collect.signing import verify
 from nianbao.collect.status import unit_status
 from nianbao.collect.workspace import CONFIG_NAME, Workspace, config_text, open_workspace

@@ -21,10 +21,11 @@ from openpyxl.workbook.workbook import Workbook
 from nianbao.check import check_bytes
 from nianbao.collect import feedback_package
 from nianbao.collect.distribute import issue_options
-from nianbao.collect.feedback import IssueList, IssueRow, _issues_sheet, feedback_options
+from nianbao.collect.feedback import feedback_options
 from nianbao.collect.feedback import feedback_workbook as feedback_bytes
 from nianbao.collect.feedback_package import FeedbackWriter, writer_for
-from nianbao.collect.intake import Context, judge
+from nianbao.collect.issue_list import IssueList, IssueRow, issues_sheet
+from nianbao.collect.judging import Context, judge
 from nianbao.collect.ledger import Verdict
 from nianbao.render.workbook import RenderOptions, render
 from nianbao.spec.layout import META_SHEET
@@ -208,7 +209,7 @@ def test_random_values_marks_and_issues(setting, data: st.DataObject) -> None:
     identity = {"unit.code": "330599-003", "unit.name": data.draw(TEXT.filter(bool)),
                 "year": 2022}
     opts = issue_options(LAYOUT, identity, ctx.key, ctx.office, values=values, marks=marks,
-                         before=lambda wb, fmt: _issues_sheet(wb, fmt, issues))
+                         before=lambda wb, fmt: issues_sheet(wb, fmt, issues))
     patched = writer_for(LAYOUT, ctx.key, ctx.office).workbook(opts, issues)
     try:
         full = render(LAYOUT, opts)
@@ -230,7 +231,7 @@ def _opts(ctx: Context, **changes: Any) -> tuple[RenderOptions, IssueList]:
     identity = {"unit.code": "330599-003", "unit.name": "青溪区教育局", "year": 2022,
                 **changes.pop("identity", {})}
     opts = issue_options(LAYOUT, identity, ctx.key, ctx.office,
-                         before=lambda wb, fmt: _issues_sheet(wb, fmt, issues), **changes)
+                         before=lambda wb, fmt: issues_sheet(wb, fmt, issues), **changes)
     return opts, issues
 
 
@@ -258,12 +259,12 @@ def test_too_many_findings_fall_back_to_the_full_render(setting, monkeypatch) ->
 
 def test_a_writer_that_would_be_wrong_disables_itself(setting, monkeypatch) -> None:
     _, ctx = setting
-    real = feedback_package._formula_cell
+    real = feedback_package.formula_cell
 
     def off_by_one(ref: str, xf: Any, formula: str, value: Any, array: bool) -> str:
         return real(ref, xf, formula, value + 1 if isinstance(value, int) else value, array)
 
-    monkeypatch.setattr(feedback_package, "_formula_cell", off_by_one)
+    monkeypatch.setattr(feedback_package, "formula_cell", off_by_one)
     writer = FeedbackWriter(LAYOUT, ctx.key, ctx.office)
     assert not writer.ok and "differs" in (writer.problem or "")
     opts, issues = _opts(ctx)

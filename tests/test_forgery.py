@@ -24,7 +24,8 @@ import openpyxl
 import pytest
 
 from nianbao.collect.distribute import issue_options
-from nianbao.collect.intake import CHINA, collect
+from nianbao.collect.intake import collect
+from nianbao.collect.judging import CHINA
 from nianbao.collect.ledger import Ledger
 from nianbao.collect.records import records
 from nianbao.collect.signing import key_id, sign

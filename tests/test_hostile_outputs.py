@@ -19,7 +19,7 @@ from nianbao.check import check_bytes
 from nianbao.cli import app
 from nianbao.collect.feedback import feedback_options
 from nianbao.collect.feedback_package import writer_for
-from nianbao.collect.intake import Context, judge
+from nianbao.collect.judging import Context, judge
 from nianbao.render.workbook import render
 from nianbao.untrusted import FORMULA_START
 from tests.collect_helpers import LAYOUT, complete_values, issue, make_workspace, put

@@ -420,7 +420,7 @@ def test_catalogue_codes_exist() -> None:
             "IMPORT_ROW_UNREAD", "IMPORT_RULE_UNCHECKED", "PUBLISHED_DIFFERS",
             "PUBLISHED_NOT_SUBMITTED", "PUBLISHED_UNIT_UNKNOWN"}:
         assert code in CATALOGUE
-        assert "{report}" in CATALOGUE[code][1]
+        assert "{report}" in CATALOGUE[code].template
 
 
 # -- render -> import round trip --------------------------------------------------------------

@@ -396,8 +396,8 @@ def test_members_inflated_in_chunks_or_empty_are_not_kept():
 @settings(max_examples=60, deadline=None)
 def test_markup_declarations_found_as_before(bangs, tail):
     """The memchr search for "<!" finds exactly what a substring search finds."""
-    from nianbao.read.precheck import _markup_declaration
+    from nianbao.read.xml_scan import markup_declaration
 
     window = b"a!" * bangs + tail + b"<x>!" * (bangs % 7)
-    assert _markup_declaration(window) == (b"<!" in window)
-    assert _markup_declaration(window + b"<!--") and _markup_declaration(b"<!" + window)
+    assert markup_declaration(window) == (b"<!" in window)
+    assert markup_declaration(window + b"<!--") and markup_declaration(b"<!" + window)

@@ -12,7 +12,8 @@ from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from nianbao.cli import app
-from nianbao.collect.intake import CHINA, collect
+from nianbao.collect.intake import collect
+from nianbao.collect.judging import CHINA
 from nianbao.collect.status import unit_status
 from tests.collect_helpers import complete_values, issue, make_workspace, put, sha
 

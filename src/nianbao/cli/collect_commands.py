@@ -17,8 +17,9 @@ from nianbao.cli.usage import check_jobs, check_year, existing_inputs, signable
 from nianbao.cli.views import collect_view, status_view
 from nianbao.collect.distribute import distribute as distribute_units
 from nianbao.collect.inbox import Own, walk
-from nianbao.collect.intake import CHINA, CollectReport, DiskFull
+from nianbao.collect.intake import CollectReport, DiskFull
 from nianbao.collect.intake import collect as collect_files
+from nianbao.collect.judging import CHINA
 from nianbao.collect.ledger import Ledger, open_ledger
 from nianbao.collect.ledger_db import LedgerError
 from nianbao.collect.revalidate import revalidate as revalidate_all

@@ -15,7 +15,8 @@ from nianbao.cli.app import app, console, err_console, esc, fail, findings_table
 from nianbao.cli.collect_commands import JsonOption, WorkspaceOption, open_all
 from nianbao.cli.upward import print_return, print_tree, write_return
 from nianbao.cli.usage import check_year, existing_inputs
-from nianbao.collect.intake import expand_paths, now_iso
+from nianbao.collect.intake import expand_paths
+from nianbao.collect.judging import now_iso
 from nianbao.collect.records import records
 from nianbao.findings import blocking, make
 from nianbao.fsutil import atomic_write

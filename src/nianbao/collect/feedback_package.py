@@ -13,37 +13,50 @@ any difference; a feedback the writer cannot write exactly is rendered in full i
 
 from __future__ import annotations
 
-import io
-import math
 import re
-import struct
-import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from xlsxwriter.utility import _preserve_whitespace
-from xlsxwriter.xmlwriter import XMLwriter
-
-from nianbao import deflate
 from nianbao.cells import a1
 from nianbao.collect.distribute import issue_options
-from nianbao.collect.feedback import IssueList, IssueRow, _issues_sheet
-from nianbao.render.workbook import RenderOptions, _Writer, meta_values, page_header, render
+from nianbao.collect.feedback_xml import (
+    CELL,
+    MAX_TEXT,
+    PROBE_TEXTS,
+    CannotPatch,
+    Slot,
+    Strings,
+    cell_start,
+    cells_of,
+    col_index,
+    comment_places,
+    deflated_part,
+    difference,
+    first_match,
+    formula_cell,
+    header_xml,
+    hyperlink_element,
+    issue_row,
+    merge_text,
+    probe_issues,
+    probe_values,
+    read_zip,
+    rowcol,
+    sst_elements,
+    string_cell,
+    t_element,
+    value_cell,
+    workbook_sheet_names,
+    zip_members,
+)
+from nianbao.collect.issue_list import IssueList, issues_sheet
+from nianbao.render.workbook import RenderOptions, _Writer, meta_values, render
 from nianbao.spec.layout import META_SHEET, Layout
-from nianbao.spec.model import NUMERIC_KINDS
-from nianbao.untrusted import looks_like_formula
 from nianbao.validate.evaluate import sheet_values
 
-_X = XMLwriter()  # xlsxwriter's own escaping, so text is written exactly as it writes it
-MAX_TEXT = 16_000     # xlsxwriter cuts longer strings (UTF-16 length 32767): render those
 MAX_ISSUES = 5_000    # a longer 问题清单 is rare enough to render in full
-MAX_LINK = 255        # xlsxwriter refuses long link locations
-ERROR_CODES = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!")
-_CELL = re.compile(r'<c r="([A-Z]+)(\d+)"(?: s="(\d+)")?([^>]*?)(/>|>(.*?)</c>)', re.S)
 _S_VALUE = re.compile(r'<c r="[A-Z]+\d+"(?: s="\d+")? t="s"><v>(\d+)</v></c>')
-_SI = re.compile(r"<si>.*?</si>", re.S)
 _FORMULA = re.compile(r"<f(?: [^>]*)?>.*?</f>", re.S)
 _HYPERLINKS = re.compile(r"<hyperlinks>.*?</hyperlinks>", re.S)
 _DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
@@ -53,13 +66,7 @@ _SHAPE = re.compile(r'<v:shape id="_x0000_s\d+".*?</v:shape>', re.S)
 _SHAPE_AT = re.compile(r"<x:Row>(\d+)</x:Row><x:Column>(\d+)</x:Column>")
 _TARGET = re.compile(r'Target="\.\./(drawings/vmlDrawing|comments)(\d+)\.(vml|xml)"')
 _PROBE_MARK = "NB-MARK-{}"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
-Slot = tuple[Any, ...]  # a dynamic cell of a sheet template, see _SheetTemplate
-
-
-class CannotPatch(Exception):
-    """This feedback (or this layout) is one the patcher does not write exactly."""
 
 
 @dataclass
@@ -136,7 +143,7 @@ class FeedbackWriter:
         styles = self.input_styles
 
         def before(wb: Any, fmt: Callable[[str], Any]) -> None:
-            _issues_sheet(wb, fmt, issues)
+            issues_sheet(wb, fmt, issues)
             for style in styles:
                 fmt(style)._get_xf_index()
 
@@ -152,8 +159,8 @@ class FeedbackWriter:
                       if f.id in ("unit.code", "unit.name", "year")}
         self.probe_identity = {"unit.code": "NB-CODE", "unit.name": "NB-NAME", "year": 2000}
         styles: list[str] = []
-        self.probe_headers = (_header_xml(self.probe_identity, True),
-                              _header_xml(self.probe_identity, False))
+        self.probe_headers = (header_xml(self.probe_identity, True),
+                              header_xml(self.probe_identity, False))
         for marked in (0, 1, 2):  # not marked, marked, marked as a warning
             opts = RenderOptions(identity=self.probe_identity, lock_identity=True,
                                  marks=dict.fromkeys(layout.inputs, "x") if marked else {},
@@ -162,25 +169,25 @@ class FeedbackWriter:
             writer = _Writer(layout, opts, None)  # type: ignore[arg-type]
             styles += [writer.input_style(cell, fid) for fid, cell in layout.inputs.items()]
         self.input_styles = list(dict.fromkeys(styles))
-        self.comment_at = _comment_places(layout)
-        empty_opts, empty = self._reference({}, {}, _probe_issues(layout, 0))
+        self.comment_at = comment_places(layout)
+        empty_opts, empty = self._reference({}, {}, probe_issues(layout, 0))
         all_marks = {fid: _PROBE_MARK.format(i) for i, fid in enumerate(self.comment_at)}
-        full_opts, full = self._reference(_probe_values(layout, 0), all_marks,
-                                          _probe_issues(layout, 1))
-        warned_opts, warned = self._reference(_probe_values(layout, 0), all_marks,
-                                              _probe_issues(layout, 1),
+        full_opts, full = self._reference(probe_values(layout, 0), all_marks,
+                                          probe_issues(layout, 1))
+        warned_opts, warned = self._reference(probe_values(layout, 0), all_marks,
+                                              probe_issues(layout, 1),
                                               warned=frozenset(layout.inputs))
-        self.references = [(empty_opts, _probe_issues(layout, 0), empty),
-                           (full_opts, _probe_issues(layout, 1), full),
-                           (warned_opts, _probe_issues(layout, 1), warned)]
-        a, b = dict(_read_zip(empty)), dict(_read_zip(full))
-        c = dict(_read_zip(warned))
-        self.order = [name for name, _ in _read_zip(full)]
+        self.references = [(empty_opts, probe_issues(layout, 0), empty),
+                           (full_opts, probe_issues(layout, 1), full),
+                           (warned_opts, probe_issues(layout, 1), warned)]
+        a, b = dict(read_zip(empty)), dict(read_zip(full))
+        c = dict(read_zip(warned))
+        self.order = [name for name, _ in read_zip(full)]
         self.meta_keys = list(meta_values(layout, empty_opts))
-        sheet_names = _sheet_names(a["xl/workbook.xml"].decode())
+        sheet_names = workbook_sheet_names(a["xl/workbook.xml"].decode())
         self.sheet_parts = {name: f"xl/worksheets/sheet{i}.xml"
                             for i, name in enumerate(sheet_names, start=1)}
-        strings = _sst(a["xl/sharedStrings.xml"].decode())
+        strings = sst_elements(a["xl/sharedStrings.xml"].decode())
         self.strings: dict[str, int] = {}
         self.sst_static: list[str] = []
         self.count_static = 0
@@ -195,16 +202,16 @@ class FeedbackWriter:
         self.sst_body = "".join(self.sst_static)
         self.comments = self._learn_comments(a, b)
         self.content_types = a["[Content_Types].xml"].decode()
-        self.vml_default = _first(r'<Default Extension="vml"[^>]*/>',
+        self.vml_default = first_match(r'<Default Extension="vml"[^>]*/>',
                                   b["[Content_Types].xml"].decode())
-        self.comment_override = _first(r'<Override PartName="/xl/comments1\.xml"[^>]*/>',
+        self.comment_override = first_match(r'<Override PartName="/xl/comments1\.xml"[^>]*/>',
                                        b["[Content_Types].xml"].decode())
         dynamic = {"[Content_Types].xml", "xl/sharedStrings.xml", *self.sheet_parts.values()}
         # parts that do not change with values; a workbook with comments has its own
         # variant of some (xlsxwriter adds the comments' font to the styles)
-        self.static = {name: _deflated(data) for name, data in a.items()
+        self.static = {name: deflated_part(data) for name, data in a.items()
                        if name not in dynamic}
-        self.static_comments = {name: _deflated(b[name]) if b[name] != data else
+        self.static_comments = {name: deflated_part(b[name]) if b[name] != data else
                                 self.static[name] for name, data in a.items()
                                 if name not in dynamic}
         for name in b:  # parts of comments, learned above, are never copied
@@ -221,10 +228,10 @@ class FeedbackWriter:
         body = xml[start:end]
         first = body.index('<row r="5"')
         fixed = self._pieces(body[:first], strings, {(1, 0): ("text", "summary")})
-        label = _CELL.search(body[first:])
+        label = CELL.search(body[first:])
         if not label or label.group(3) is None:
             raise CannotPatch("no finding row in the reference 问题清单")
-        found = next((m for m in _CELL.finditer(body[first:]) if m.group(1, 2) == ("F", "5")),
+        found = next((m for m in CELL.finditer(body[first:]) if m.group(1, 2) == ("F", "5")),
                      None)  # the probe's "found" is formula-like: quoted
         if not found or found.group(3) is None or found.group(3) == label.group(3):
             raise CannotPatch("no quoted cell in the reference 问题清单")
@@ -239,7 +246,7 @@ class FeedbackWriter:
         """A template sheet as static text and slots for its inputs, formulas and _meta."""
         start, end = xml_a.index("<sheetData>") + len("<sheetData>"), xml_a.index("</sheetData>")
         slots: dict[tuple[int, int], Slot] = {}
-        marked, warned = _cells(xml_b), _cells(xml_c)
+        marked, warned = cells_of(xml_b), cells_of(xml_c)
         for fid, cell in self.layout.inputs.items():
             a = cell.area
             if a.sheet != name:
@@ -258,7 +265,7 @@ class FeedbackWriter:
         pieces = self._pieces(xml_a[start:end], strings, slots)
         head = xml_a[:start]
         tail_a, tail_b = xml_a[end:], xml_b[xml_b.index("</sheetData>"):]
-        return _SheetTemplate(name, self.sheet_parts[name], _merge_text([head, *pieces]), tail_a,
+        return _SheetTemplate(name, self.sheet_parts[name], merge_text([head, *pieces]), tail_a,
                               tail_b if tail_b != tail_a else "")
 
     def _pieces(self, body: str, strings: list[str], slots: Mapping[tuple[int, int], Slot]
@@ -268,9 +275,9 @@ class FeedbackWriter:
         prepared string table (dynamic strings of the references are not kept)."""
         out: list[str | Slot] = []
         at = 0
-        for m in _CELL.finditer(body):
+        for m in CELL.finditer(body):
             col, row, xf = m.group(1), int(m.group(2)) - 1, m.group(3)
-            key = (row, _col_index(col))
+            key = (row, col_index(col))
             static = body[at:m.start()]
             slot = slots.get(key)
             if slot is None:
@@ -294,11 +301,11 @@ class FeedbackWriter:
                     out.append((*slot, a1(*key), xf))
             at = m.end()
         out.append(body[at:])
-        missing = set(slots) - {(int(m.group(2)) - 1, _col_index(m.group(1)))
-                                for m in _CELL.finditer(body)}
+        missing = set(slots) - {(int(m.group(2)) - 1, col_index(m.group(1)))
+                                for m in CELL.finditer(body)}
         if missing:
             raise CannotPatch(f"cells without an element in the reference: {sorted(missing)}")
-        return _merge_text(out)
+        return merge_text(out)
 
     def _static_string(self, si: str) -> int:
         """The prepared index of a static string, given as its <si> element."""
@@ -336,7 +343,7 @@ class FeedbackWriter:
             for m in found:
                 t = _COMMENT_T.search(m.group(0))
                 assert t is not None
-                key = _rowcol(m.group(1))
+                key = rowcol(m.group(1))
                 c.comment[key] = (m.group(0)[:t.start()], m.group(0)[t.end():])
             for m in shapes:
                 shape = m.group(0)
@@ -354,17 +361,17 @@ class FeedbackWriter:
     def _self_check(self) -> None:
         """Write the references (and a third, mixed one) with the patcher and compare them
         with their full renders, strings resolved: any difference disables the writer."""
-        values = _probe_values(self.layout, 1)
+        values = probe_values(self.layout, 1)
         places = list(self.comment_at)
-        marks = {fid: text for fid, text in zip(places[::3], _PROBE_TEXTS * len(places),
+        marks = {fid: text for fid, text in zip(places[::3], PROBE_TEXTS * len(places),
                                                 strict=False)}
-        issues = _probe_issues(self.layout, 2)
+        issues = probe_issues(self.layout, 2)
         opts, data = self._reference(values, marks, issues, {
             "unit.code": "330599-003 <&>", "unit.name": "单位 \"A&B\" ", "year": 2022},
             warned=frozenset(list(marks)[::2]))
         for ref_opts, ref_issues, ref in [*self.references, (opts, issues, data)]:
             mine = self._package(ref_opts, ref_issues)
-            diff = _difference(mine, ref)
+            diff = difference(mine, ref)
             if diff:
                 raise CannotPatch(f"patched reference differs from its render: {diff}")
 
@@ -385,14 +392,14 @@ class FeedbackWriter:
         ident = {k: opts.identity[k] for k in opts.identity if k in layout.form.fields}
         values = {**opts.values, **ident}
         cached = sheet_values(layout, dict(opts.values))
-        strings = _Strings(self.strings, len(self.sst_static))
+        strings = Strings(self.strings, len(self.sst_static))
         marked = {fid for fid in opts.marks if fid in self.comment_at}
         warned = {fid for fid in opts.warned if fid in marked}
         parts: dict[str, Any] = {}
         issues_part = self.sheet_parts[next(iter(self.sheet_parts))]
         parts[issues_part] = self._issues_xml(issues, strings).encode()
         commented: list[tuple[_SheetTemplate, list[tuple[int, int, str]]]] = []
-        headers = [(probe, _header_xml(opts.identity, cover)) for cover, probe
+        headers = [(probe, header_xml(opts.identity, cover)) for cover, probe
                    in zip((True, False), self.probe_headers, strict=True)]
         headers = [(probe, mine) for probe, mine in headers if probe != mine]
         for sheet in self.sheets:
@@ -405,7 +412,7 @@ class FeedbackWriter:
                 if any(probe in sheet.tail for probe, _ in headers):
                     parts[sheet.part] = (sheet.pieces[0] + tail).encode()  # type: ignore
                     continue
-                parts[sheet.part] = sheet.fixed or _deflated(
+                parts[sheet.part] = sheet.fixed or deflated_part(
                     (sheet.pieces[0] + sheet.tail).encode())  # type: ignore[operator]
                 sheet.fixed = parts[sheet.part]  # type: ignore[assignment]
                 continue
@@ -432,26 +439,26 @@ class FeedbackWriter:
         parts["xl/sharedStrings.xml"] = strings.xml(
             self.sst_head, self.sst_body, self.count_static).encode()
         static = self.static_comments if commented else self.static
-        return _zip([(name, static.get(name) or parts[name]) for name in self.order
+        return zip_members([(name, static.get(name) or parts[name]) for name in self.order
                      if name in parts or name in static])
 
     def _slot(self, slot: Slot, values: Mapping[str, Any], cached: Mapping[Any, Any],
               meta: Mapping[str, str], marked: set[str], warned: set[str],
-              strings: _Strings) -> str:
+              strings: Strings) -> str:
         kind = slot[0]
         if kind in ("input", "blank"):
             _, fid, ref, xf, xf_marked, xf_warned = slot
             xf = (xf_warned if fid in warned else xf_marked) if fid in marked else xf
-            return _value_cell(ref, xf, values.get(fid) if kind == "input" else None,
+            return value_cell(ref, xf, values.get(fid) if kind == "input" else None,
                                strings)
         if kind == "formula":
             _, i, ref, array, xf, formula = slot
-            return _formula_cell(ref, xf, formula, cached[self.layout.formulas[i].area.key],
+            return formula_cell(ref, xf, formula, cached[self.layout.formulas[i].area.key],
                                  array)
         _, key, ref, xf = slot
-        return _string_cell(ref, xf, meta[key], strings)
+        return string_cell(ref, xf, meta[key], strings)
 
-    def _issues_xml(self, issues: IssueList, strings: _Strings) -> str:
+    def _issues_xml(self, issues: IssueList, strings: Strings) -> str:
         """问题清单: the learned head, title and header, one generated row per finding."""
         it = self.issues
         out = [it.head.format(dim=f"A1:F{4 + len(issues.rows)}")]
@@ -459,14 +466,14 @@ class FeedbackWriter:
             if isinstance(piece, str):
                 out.append(piece)
             elif issues.summary == "":  # merge_range writes "" as a blank cell
-                out.append(_open(piece[2], piece[3]) + "/>")
+                out.append(cell_start(piece[2], piece[3]) + "/>")
             else:
-                out.append(_string_cell(piece[2], piece[3], issues.summary, strings))
+                out.append(string_cell(piece[2], piece[3], issues.summary, strings))
         links = []
         for r in issues.rows:
-            out.append(_issue_row(r, it.label, it.quoted, strings))
+            out.append(issue_row(r, it.label, it.quoted, strings))
             if r.link is not None:
-                links.append(_hyperlink(r))
+                links.append(hyperlink_element(r))
         out.append(it.tail.format(
             links=f"<hyperlinks>{''.join(links)}</hyperlinks>" if links else ""))
         return "".join(out)
@@ -485,7 +492,7 @@ class FeedbackWriter:
                 before, after = c.comment[(row, col)]
                 if len(text) > MAX_TEXT:
                     raise CannotPatch("comment too long")
-                body.append(before + _text_t(text) + after)
+                body.append(before + t_element(text) + after)
                 s1, s2, s3 = c.shape[(row, col)]
                 shapes.append(f"{s1}{1024 * k + z}{s2}{z}{s3}")
             body.append(c.tail)
@@ -495,291 +502,6 @@ class FeedbackWriter:
             rels = sheet.part.replace("worksheets/", "worksheets/_rels/") + ".rels"
             parts[rels] = sheet.rels.format(k=k).encode()
         return parts
-
-
-# --- cells, written as xlsxwriter writes them ----------------------------------------------
-
-
-class _Strings:
-    """The shared string table of one workbook: the prepared strings, then new ones."""
-
-    def __init__(self, static: Mapping[str, int], n_static: int) -> None:
-        self.static, self.n = static, n_static
-        self.new: dict[str, int] = {}
-        self.count = 0
-
-    def index(self, text: str) -> int:
-        """The index of `text`, compared as the <si> xlsxwriter would write for it."""
-        self.count += 1
-        if len(text) > MAX_TEXT or (text.startswith("<r>") and text.endswith("</r>")):
-            raise CannotPatch("text xlsxwriter would cut or take as rich text")
-        si = _si(text)
-        i = self.static.get(si)
-        if i is None:
-            i = self.new.get(si)
-            if i is None:
-                i = self.new[si] = self.n + len(self.new)
-        return i
-
-    def xml(self, head: str, body: str, count_static: int) -> str:
-        total = count_static + self.count
-        unique = self.n + len(self.new)
-        head = re.sub(r'count="\d+" uniqueCount="\d+"',
-                      f'count="{total}" uniqueCount="{unique}"', head, count=1)
-        return head + body + "".join(self.new) + "</sst>"
-
-
-def _si(text: str) -> str:
-    """A shared string <si> as xlsxwriter writes it."""
-    text = _X._escape_control_characters(text)
-    attr = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
-    return f"<si><t{attr}>{_X._escape_data(text)}</t></si>"
-
-
-def _text_t(text: str) -> str:
-    """A comment's <t> as xlsxwriter writes it."""
-    attr = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
-    return f"<t{attr}>{_X._escape_control_characters(_X._escape_data(text))}</t>"
-
-
-def _open(ref: str, xf: str | None) -> str:
-    return f'<c r="{ref}" s="{xf}"' if xf is not None else f'<c r="{ref}"'
-
-
-def _string_cell(ref: str, xf: str | None, text: str, strings: _Strings) -> str:
-    return f'{_open(ref, xf)} t="s"><v>{strings.index(text)}</v></c>'
-
-
-def _value_cell(ref: str, xf: str | None, value: Any, strings: _Strings) -> str:
-    """An input cell as render's _write_value has xlsxwriter write it."""
-    if value is None or value == "":
-        if xf is None:
-            raise CannotPatch("a blank cell without a format is not written")
-        return _open(ref, xf) + "/>"
-    if isinstance(value, bool):
-        raise CannotPatch("a boolean value")
-    if isinstance(value, Decimal):
-        value = float(value)
-        if not math.isfinite(value):
-            raise CannotPatch("a number out of range")
-    if isinstance(value, int | float) and math.isfinite(value):
-        return f"{_open(ref, xf)}><v>{value:.16G}</v></c>"
-    return _string_cell(ref, xf, str(value), strings)
-
-
-def _formula_cell(ref: str, xf: str | None, formula: str, value: Any, array: bool) -> str:
-    """A formula with its cached result, as xlsxwriter's _write_cell writes it."""
-    value = float(value) if isinstance(value, Decimal) else value
-    t = ""
-    if array:
-        try:
-            float(value)
-        except ValueError:
-            t = ' t="str"'
-        except TypeError as exc:
-            raise CannotPatch("an array formula without a value") from exc
-        data = _X._escape_control_characters(_X._escape_data(value))
-    else:
-        if isinstance(value, bool):
-            t, value = ' t="b"', int(value)
-        elif isinstance(value, str) and value:
-            t = ' t="e"' if value in ERROR_CODES else ' t="str"'
-        data = _X._escape_data(value)
-    return f"{_open(ref, xf)}{t}>{formula}<v>{data}</v></c>"
-
-
-def _issue_row(r: IssueRow, xf: str, quoted: str, strings: _Strings) -> str:
-    """One finding row of 问题清单, as _issues_sheet has xlsxwriter write it."""
-    n = 4 + r.number
-    pixels = int(r.height * 4.0 / 3.0 + 0.5)
-    height = f' ht="{pixels * 0.75:.16g}" customHeight="1"' if pixels != 20 else ""
-    if r.link is not None and looks_like_formula(r.place):
-        raise CannotPatch("a link shown with a quote prefix")
-    cells = [f'<c r="A{n}" s="{xf}"><v>{r.number:.16G}</v></c>']
-    for col, text in zip("BCDEF", (r.level, r.place, r.rule, r.message, r.found),
-                         strict=True):
-        cells.append(_string_cell(f"{col}{n}", quoted if looks_like_formula(text) else xf,
-                                  text, strings))
-    return f'<row r="{n}" spans="1:6"{height}>{"".join(cells)}</row>'
-
-
-def _hyperlink(r: IssueRow) -> str:
-    assert r.link is not None
-    if len(r.link) > MAX_LINK or "#" in r.link or not r.place or _CONTROL.search(
-            r.link + r.place):  # xlsxwriter writes attributes without escaping those
-        raise CannotPatch("a link xlsxwriter treats differently")
-    return (f'<hyperlink ref="C{4 + r.number}" location="{_X._escape_attributes(r.link)}" '
-            f'display="{_X._escape_attributes(r.place)}"/>')
-
-
-# --- probes for preparation ----------------------------------------------------------------
-
-_PROBE_TEXTS = ["文字 <&> \"引号\"", " 前后空格 ", "控制\x01字符 _x0041_", "第一行\n第二行", ""]
-
-
-def _header_xml(identity: Mapping[str, Any], cover: bool) -> str:
-    """The page header of a sheet (the cover, or another) as its XML holds it."""
-    return _X._escape_data(page_header(identity, cover))
-
-
-def _probe_values(layout: Layout, variant: int) -> dict[str, Any]:
-    """Values that exercise every way a cell is written: numbers, text, blanks, "/"."""
-    out: dict[str, Any] = {}
-    for i, (fid, cell) in enumerate(layout.inputs.items()):
-        pick = (i + variant) % 6 if variant else 0
-        if cell.kind in NUMERIC_KINDS:
-            out[fid] = [i, Decimal("12.35"), None, "/", 1e20, "十二"][pick]
-        else:
-            out[fid] = [f"文本{i}", _PROBE_TEXTS[i % len(_PROBE_TEXTS)], None, "x", "", "/"][pick]
-    return out
-
-
-def _probe_issues(layout: Layout, variant: int) -> IssueList:
-    """A 问题清单 with one linked finding (variant 0, 1) or a mixed list (2), linked to
-    input cells of the layout."""
-    first, last = (c.area for c in (next(iter(layout.inputs.values())),
-                                    list(layout.inputs.values())[-1]))
-    rows = [IssueRow(1, "错误", f"'{first.sheet}'!{first.a1}", f"{first.sheet}!{first.a1}",
-                     "R1 规则", "问题" * variant, "-1", 30)]  # quoted: its xf is learned
-    if variant == 2:
-        rows += [IssueRow(2, "提醒", None, "整个文件", "说明 <&>", " 消息\n第二行 " * 40, "12件",
-                          180),
-                 IssueRow(3, "提醒", f"'{last.sheet}'!{last.a1}", f"{last.sheet}!{last.a1}",
-                          "R8", "负数", "-3", 45)]
-    return IssueList(f"摘要 {variant} <&>", tuple(rows))
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-def _comment_places(layout: Layout) -> dict[str, list[tuple[str, int, int]]]:
-    """Where render puts the comment of a marked field: its input cell, its formula cells."""
-    out: dict[str, list[tuple[str, int, int]]] = {}
-    for fid, cell in layout.inputs.items():
-        out.setdefault(fid, []).append(cell.area.key)
-    for f in layout.formulas:
-        if f.field is not None:
-            out.setdefault(f.field, []).append(f.area.key)
-    every = [key for keys in out.values() for key in keys]
-    if len(every) != len(set(every)):
-        raise CannotPatch("two fields comment the same cell")
-    return out
-
-
-def _cells(xml: str) -> dict[tuple[int, int], tuple[str | None, str]]:
-    return {(int(m.group(2)) - 1, _col_index(m.group(1))): (m.group(3), m.group(0))
-            for m in _CELL.finditer(xml)}
-
-
-def _col_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
-
-
-def _rowcol(ref: str) -> tuple[int, int]:
-    m = re.fullmatch(r"([A-Z]+)(\d+)", ref)
-    assert m is not None
-    return int(m.group(2)) - 1, _col_index(m.group(1))
-
-
-def _merge_text(pieces: Iterable[str | Slot]) -> list[str | Slot]:
-    out: list[str | Slot] = []
-    for p in pieces:
-        if isinstance(p, str) and out and isinstance(out[-1], str):
-            out[-1] += p
-        elif p != "":
-            out.append(p)
-    return out
-
-
-def _first(pattern: str, text: str) -> str:
-    m = re.search(pattern, text)
-    if not m:
-        raise CannotPatch(f"{pattern} not found")
-    return m.group(0)
-
-
-def _sheet_names(workbook_xml: str) -> list[str]:
-    from xml.sax.saxutils import unescape
-
-    return [unescape(n, {"&quot;": '"'}) for n in
-            re.findall(r'<sheet name="([^"]*)" sheetId=', workbook_xml)]
-
-
-def _sst(xml: str) -> list[str]:
-    """The shared strings as their <si> elements (compared and copied, never parsed)."""
-    return _SI.findall(xml)
-
-
-def _read_zip(data: bytes) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return [(i.filename, zf.read(i)) for i in zf.infolist()]
-
-
-def _difference(mine: bytes, theirs: bytes) -> str | None:
-    """The first difference of two packages, shared strings resolved in the sheets."""
-    a, b = _read_zip(mine), _read_zip(theirs)
-    if [n for n, _ in a] != [n for n, _ in b]:
-        return f"parts {[n for n, _ in a]} != {[n for n, _ in b]}"
-    sa = _sst(dict(a)["xl/sharedStrings.xml"].decode())
-    sb = _sst(dict(b)["xl/sharedStrings.xml"].decode())
-    for (name, x), (_, y) in zip(a, b, strict=True):
-        if name == "xl/sharedStrings.xml":
-            continue
-        if name.startswith("xl/worksheets/sheet"):
-            x, y = _resolved(x.decode(), sa).encode(), _resolved(y.decode(), sb).encode()
-        if x != y:
-            at = next((i for i, (p, q) in enumerate(zip(x, y, strict=False))
-                       if p != q), min(len(x), len(y)))
-            return f"{name} at {at}: {x[at - 60:at + 60]!r} != {y[at - 60:at + 60]!r}"
-    return None
-
-
-def _resolved(xml: str, strings: list[str]) -> str:
-    return re.sub(r'( t="s"><v>)(\d+)(</v>)',
-                  lambda m: f"{m.group(1)}{strings[int(m.group(2))]}{m.group(3)}", xml)
-
-
-# --- the zip container ---------------------------------------------------------------------
-
-_DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01, as xlsxwriter dates its members
-
-
-@dataclass(frozen=True)
-class _Deflated:
-    """A member compressed once, copied into every package."""
-
-    data: bytes
-    crc: int
-    size: int
-
-
-def _deflated(raw: bytes, level: int = 6) -> _Deflated:
-    """Parts prepared once get zlib's default level; parts of one feedback level 1 (a
-    tenth larger, half the time)."""
-    return _Deflated(deflate.deflated(raw, level), deflate.crc32(raw), len(raw))
-
-
-def _zip(members: list[tuple[str, bytes | _Deflated]]) -> bytes:
-    """A zip of deflated members (what zipfile writes for xlsxwriter, minus the work of
-    compressing the parts that never change)."""
-    out, central, offset = [], [], 0
-    for name, member in members:
-        d = member if isinstance(member, _Deflated) else _deflated(member, 1)
-        fname = name.encode()
-        header = struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, 8, 0, _DOS_DATE,
-                             d.crc, len(d.data), d.size, len(fname), 0)
-        central.append(struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 8, 0,
-                                   _DOS_DATE, d.crc, len(d.data), d.size, len(fname), 0, 0,
-                                   0, 0, 0, offset) + fname)
-        out += [header, fname, d.data]
-        offset += len(header) + len(fname) + len(d.data)
-    cd = b"".join(central)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(cd),
-                      offset, 0)
-    return b"".join(out) + cd + end
 
 
 # --- one writer per process and layout -----------------------------------------------------

@@ -14,7 +14,8 @@ from typing import Any
 from nianbao.check import check_bytes
 from nianbao.collect import store
 from nianbao.collect.extract import extract_key, make_extract, result_from_extract
-from nianbao.collect.intake import Context, _unreadable, failure_finding, judge, now_iso
+from nianbao.collect.intake import _unreadable, failure_finding
+from nianbao.collect.judging import Context, judge, now_iso
 from nianbao.collect.ledger import Ledger, Row, Verdict
 from nianbao.collect.runs import run_lock
 from nianbao.collect.workspace import Workspace

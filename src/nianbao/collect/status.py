@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from nianbao.collect.conflicts import order_key, unit_conflict
-from nianbao.collect.intake import CHINA
+from nianbao.collect.judging import CHINA
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.collect.workspace import Config
 from nianbao.spec.load import SpecError, load_form

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nianbao.collect import store
-from nianbao.collect.intake import ENGINE, now_iso
+from nianbao.collect.judging import ENGINE, now_iso
 from nianbao.collect.ledger import Intake, Ledger, Verdict
 from nianbao.collect.roster import Unit
 from nianbao.collect.workspace import Workspace

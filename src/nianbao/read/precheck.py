@@ -20,10 +20,7 @@ Nothing here raises: an unexpected error becomes a FILE_CORRUPT or FILE_UNREADAB
 
 from __future__ import annotations
 
-import codecs
 import io
-import itertools
-import re
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -36,6 +33,7 @@ from nianbao.fsutil import FileTooLarge, NotRegularFile, read_regular
 from nianbao.read.cache import ReadCache, default_cache, new_content_id
 from nianbao.read.reader import Unpacked
 from nianbao.read.text_files import classify_text
+from nianbao.read.xml_scan import scan_chunks
 
 MB = 1024 * 1024
 
@@ -96,29 +94,9 @@ _OLE_BOOK = (_utf16("Workbook"), _utf16("Book\x00"))
 # --- the XML scan ----------------------------------------------------------------------------
 
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
-_DTD_BYTES = re.compile(rb"<!(?:doctype|entity)", re.IGNORECASE)
-_DTD_TEXT = re.compile(r"<!(?:doctype|entity)", re.IGNORECASE)
-_BANG_TRIES = 64
-_MACRO_OVERLAP = 11  # len("macroenabled") - 1, longer than len("<!doctype") - 1
 _CHUNK = 1 * MB  # most uncompressed bytes produced per step
 _FIRST_INPUT = 4 * 1024  # compressed bytes fed first (enough to tell a non-XML member)
 _NEXT_INPUT = 64 * 1024  # compressed bytes fed per step afterwards
-_ENCODING_DECL = re.compile(rb"encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
-# Encodings in which "<!DOCTYPE" can only appear as its ASCII bytes. Office, WPS and
-# LibreOffice write UTF-8; any other declared encoding (UTF-7, EBCDIC, ...) could hide a DTD
-# from a byte scan, so it is refused.
-_ASCII_SAFE_ENCODINGS = frozenset({
-    "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso8859-1", "latin-1", "latin1",
-    "windows-1252", "cp1252", "gb2312", "gbk", "gb18030", "cp936",
-})
-_UTF16_NO_BOM = {
-    b"<\x00": "utf-16-le", b"\x00<": "utf-16-be",
-    b" \x00": "utf-16-le", b"\x00 ": "utf-16-be",
-    b"\t\x00": "utf-16-le", b"\x00\t": "utf-16-be",
-    b"\r\x00": "utf-16-le", b"\x00\r": "utf-16-be",
-    b"\n\x00": "utf-16-le", b"\x00\n": "utf-16-be",
-}
-_XML_FIRST_BYTES = frozenset(b"< \t\r\n")
 # Members the scan inflates whole are kept for the reader, up to this many bytes in all
 # (a return holds ~200 KB of XML): no member is held that the scan did not hold whole anyway,
 # and a file of many small members cannot make the pre-check hold more than this.
@@ -127,10 +105,7 @@ _KEEP_BYTES = 8 * MB
 _NOT_KEPT = ("docprops/", "xl/theme/", "xl/drawings/", "xl/charts/", "xl/media/", "customxml/",
              "xl/printersettings/", "xl/externallinks/", "xl/comments", "xl/threadedcomments/",
              "xl/persons/", "xl/embeddings/", "xl/activex/", "xl/ctrlprops/")
-_USUAL_DECLARATION = (  # what Excel, WPS, LibreOffice and xlsxwriter write
-    b'<?xml version="1.0" encoding="UTF-8"', b"<?xml version='1.0' encoding='UTF-8'",
-    b'<?xml version="1.0" encoding="utf-8"',
-)
+
 
 # --- public API -----------------------------------------------------------------------------
 
@@ -528,103 +503,15 @@ def _scan_member(
         found = cache.scanned.find(key)
         if found is None:
             content = _small_member(packed, info, 0)
-            found = (*_scan_chunks(content, iter(()), xml_named, find_macros), content,
+            found = (*scan_chunks(content, iter(()), xml_named, find_macros), content,
                      new_content_id())
             cache.scanned.keep(key, found, len(packed) + len(content))
         return found
     chunks = _member_chunks(data, info, start)
     try:
-        return (*_scan_chunks(next(chunks, b""), chunks, xml_named, find_macros), None, None)
+        return (*scan_chunks(next(chunks, b""), chunks, xml_named, find_macros), None, None)
     finally:
         chunks.close()
-
-
-def _scan_chunks(
-    first: bytes, chunks: Iterator[bytes], xml_named: bool, find_macros: bool
-) -> tuple[str | None, bool]:
-    """(DTD problem or None, whether "macroEnabled" was seen) for one member's chunks.
-
-    A member that is neither named like XML nor starts like XML is not read past its
-    first chunk: no XML parser would accept it.
-    """
-    encoding = _sniff_encoding(first)
-    if encoding is None:  # not XML by its first bytes
-        if not xml_named:
-            return None, False
-        encoding = "bytes"
-    if encoding.startswith("refuse:"):
-        return encoding.removeprefix("refuse:"), False
-    macros = False
-    if encoding == "bytes":
-        tail = b""
-        for chunk in itertools.chain((first,), chunks):
-            window = tail + chunk if tail else chunk
-            if _markup_declaration(window) and _DTD_BYTES.search(window):
-                return "DTD", macros
-            if find_macros and not macros:
-                macros = b"macroenabled" in window.lower()
-            tail = chunk[-_MACRO_OVERLAP:]
-        return None, macros
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    text_tail = ""
-    for chunk in itertools.chain((first,), chunks):
-        text = decoder.decode(chunk)
-        window = text_tail + text
-        if _DTD_TEXT.search(window):
-            return f"DTD（{encoding.upper()} 编码）", macros
-        if find_macros and not macros:
-            macros = "macroenabled" in window.lower()
-        text_tail = text[-_MACRO_OVERLAP:]
-    return None, macros
-
-
-def _markup_declaration(window: bytes) -> bool:
-    """Whether b"<!" is in `window`, quickly: "<" is everywhere in XML, "!" is rare (found by
-    memchr); after _BANG_TRIES of them, the plain substring search."""
-    at = window.find(b"!")
-    for _ in range(_BANG_TRIES):
-        if at < 0:
-            return False
-        if at and window[at - 1] == 0x3C:  # "<"
-            return True
-        at = window.find(b"!", at + 1)
-    return b"<!" in window
-
-
-def _sniff_encoding(first: bytes) -> str | None:
-    """How to scan a member: "bytes", a UTF-16 codec, "refuse:<why>", or None (not XML)."""
-    if first.startswith((b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")):
-        return "refuse:UTF-32 编码"
-    if first.startswith(b"\xff\xfe"):
-        return "utf-16-le"
-    if first.startswith(b"\xfe\xff"):
-        return "utf-16-be"
-    utf16 = _UTF16_NO_BOM.get(first[:2])
-    if utf16 is not None:
-        return utf16
-    if first.startswith(b"\x4c\x6f\xa7\x94"):  # "<?xm" in EBCDIC
-        return "refuse:EBCDIC 编码"
-    body = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
-    if not body or body[0] not in _XML_FIRST_BYTES:
-        return None
-    if first.startswith(_USUAL_DECLARATION):
-        return "bytes"
-    body = body.lstrip(b" \t\r\n")
-    if not body.startswith(b"<?xml"):
-        return "bytes"  # no declaration: UTF-8
-    end = body.find(b"?>")
-    if end < 0:
-        return "refuse:XML 声明不完整"
-    declaration = body[:end]
-    if b"encoding" not in declaration:
-        return "bytes"
-    declared = _ENCODING_DECL.search(declaration)
-    if declared is None:
-        return "refuse:XML 编码声明无法识别"
-    encoding = declared.group(1).decode("ascii").lower().replace("_", "-")
-    if encoding not in _ASCII_SAFE_ENCODINGS:
-        return f"refuse:声明为 {declared.group(1).decode('ascii')} 编码"
-    return "bytes"
 
 
 # --- results --------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ class IntakeError(RuntimeError):
 def serve_intakes(root: str, jobs: int, conn: Connection) -> None:
     """The intake process: run `collect` for each batch of (path, unit) it is sent and
     answer with the report's item of every path."""
-    from nianbao.collect.intake import collect, now_iso
+    from nianbao.collect.intake import collect
+    from nianbao.collect.judging import now_iso
     from nianbao.collect.ledger import Ledger
     from nianbao.collect.revalidate import revalidate
     from nianbao.collect.workspace import open_workspace
@@ -89,7 +90,8 @@ def warm_up(ws: Any, ledger: Any) -> None:
     import tempfile
 
     from nianbao.collect.distribute import issue_options
-    from nianbao.collect.intake import Context, intake_path
+    from nianbao.collect.intake import intake_path
+    from nianbao.collect.judging import Context
     from nianbao.render.workbook import render
     from nianbao.spec.layout import layout_for
     from nianbao.spec.load import load_form

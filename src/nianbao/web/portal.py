@@ -19,7 +19,7 @@ from typing import Any
 
 from nianbao.collect.distribute import Personaliser, template_name
 from nianbao.collect.inbox import UPLOADS  # where uploads wait for the intake
-from nianbao.collect.intake import CHINA
+from nianbao.collect.judging import CHINA
 from nianbao.collect.ledger import Ledger, Row, open_ledger
 from nianbao.collect.naming import inside
 from nianbao.collect.roster import Unit, load_roster

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nianbao.collect.intake import now_iso
+from nianbao.collect.judging import now_iso
 from nianbao.collect.ledger import Ledger, Row
 from nianbao.findings import make
 
