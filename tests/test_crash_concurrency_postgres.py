@@ -98,7 +98,8 @@ def test_collect_killed_then_rerun_on_postgresql(pg_inbox: Inbox, tmp_path: Path
     new = {s for _, s, o in again if o != "duplicate"}
     assert committed.isdisjoint(new)
     assert len(committed) + len(new) == len(set(pg_inbox.files.values()))
-    if proc.returncode not in (-signal.SIGKILL, 0, 1):
+    # killed, or it finished first: 1 and 2 are its verdicts on the inbox's bad files
+    if proc.returncode not in (-signal.SIGKILL, 0, 1, 2):
         pytest.fail(f"collect ended with {proc.returncode}")
 
 
