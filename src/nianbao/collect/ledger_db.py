@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from nianbao.errors import StorageError
+from nianbao.fsutil import disk_full
 
 SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
@@ -209,7 +210,7 @@ def _first_line(exc: BaseException) -> str:
 def describe(db: Database, exc: BaseException) -> str:
     """A database failure in Chinese, naming the ledger; disk full said as such."""
     text = _first_line(exc)
-    if ("disk" in text.lower() and "full" in text.lower()) or "No space left" in text:
+    if disk_full(exc) or "No space left" in text:  # (the server's own words for ENOSPC)
         return f"{db.where}：磁盘空间不足，台账无法写入（{text}）"
     if db.dialect == POSTGRESQL:
         return f"台账数据库 {db.where} 出错：{text}"
