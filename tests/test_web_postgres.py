@@ -17,8 +17,15 @@ from nianbao.collect.status import unit_status
 from nianbao.testing.postgres import ThrowawayPostgres
 from nianbao.web.tokens import office_secret
 from tests.collect_helpers import complete_values, issue, make_workspace, sha
-from tests.test_web_server import ROSTER, UNITS, _send_all, _slowly, names, returns
-from tests.web_helpers import free_port, kill_server, link_path, served, start_server, wait_ready
+from tests.test_web_server import ROSTER, UNITS, _send_all, names, returns
+from tests.web_helpers import (
+    free_port,
+    kill_server,
+    served,
+    start_server,
+    uploads_until_killed,
+    wait_ready,
+)
 
 
 @pytest.fixture
@@ -46,7 +53,8 @@ def test_two_hosts_one_database(pg_workspace: Any) -> None:
             first = asyncio.run(_send_all(base_a, ws.key, files[0:50:2], 8))
             second = asyncio.run(_send_all(base_b, ws.key, files[1:50:2], 8))
             # host A is killed while slow uploads stream into it; B goes on
-            done = _kill_mid_upload(host_a, base_a, ws.key, files[50:60])
+            done = uploads_until_killed(host_a, base_a, ws.key, files[50:60])
+            assert len(done) < 10  # the kill landed while uploads were under way
             rest = asyncio.run(_send_all(base_b, ws.key, files[60:], 8))
             again = asyncio.run(_send_all(base_b, ws.key, files[50:60], 8))
             status = httpx.get(f"{base_b}/api/status", timeout=30, headers={
@@ -59,7 +67,8 @@ def test_two_hosts_one_database(pg_workspace: Any) -> None:
     expected = files[0:50:2] + files[1:50:2] + files[60:]
     assert [a["verdict"] for a in answers] == [f[3] for f in expected]
     assert [a["verdict"] for a in again] == [f[3] for f in files[50:60]]
-    assert sum(a["duplicate"] for a in again) == len(done)  # committed before the kill
+    # what was answered before the kill is recorded (and maybe more, unanswered)
+    assert sum(a["duplicate"] for a in again) >= len(done)
     with open_ledger(ws) as ledger:
         rows = {r.sha256: r for r in ledger.rows()}
         report = unit_status(ledger, ws.config)
@@ -90,33 +99,3 @@ def _at_once(bases: list[str], key: bytes, upload: tuple[str, str, bytes, str]
     for t in threads:
         t.join()
     return answers
-
-
-def _kill_mid_upload(proc: Any, base: str, key: bytes,
-                     files: list[tuple[str, str, bytes, str]]) -> list[int]:
-    """Stream `files` slowly into one host and SIGKILL it once two have been answered."""
-    done: list[int] = []
-
-    def send(i: int) -> None:
-        sender, _, data, _ = files[i]
-        body = (b"--nb\r\nContent-Disposition: form-data; name=\"file\"; "
-                b"filename=\"slow.xlsx\"\r\n\r\n" + data + b"\r\n--nb--\r\n")
-        try:
-            httpx.post(f"{base}{link_path(key, sender)}/upload", timeout=60,
-                       content=body if i < 2 else _slowly(body),
-                       headers={"content-type": "multipart/form-data; boundary=nb"}
-                       ).raise_for_status()
-            done.append(i)
-        except httpx.HTTPError:
-            pass  # the host died under this upload: sent again to the other one
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(files))]
-    for t in threads:
-        t.start()
-    while len(done) < 2 and any(t.is_alive() for t in threads):
-        threading.Event().wait(0.01)
-    kill_server(proc)
-    for t in threads:
-        t.join()
-    assert len(done) < len(files)
-    return done

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,14 @@ from nianbao.collect.ledger import Ledger
 from nianbao.collect.status import unit_status
 from nianbao.web.tokens import office_secret
 from tests.collect_helpers import complete_values, issue, make_workspace, sha
-from tests.web_helpers import free_port, kill_server, link_path, served, start_server, wait_ready
+from tests.web_helpers import (
+    free_port,
+    link_path,
+    served,
+    start_server,
+    uploads_until_killed,
+    wait_ready,
+)
 
 UNITS = [f"330599-{i:03d}" for i in range(1, 21)]
 ROSTER = "单位代码,单位名称,上级单位代码,联系人,截止日期\n" + "".join(
@@ -96,12 +101,6 @@ def _cut_upload(base: str, path: str, data: bytes) -> None:
         time.sleep(0.5)
 
 
-def _slowly(body: bytes) -> Iterator[bytes]:
-    for start in range(0, len(body), 4096):
-        time.sleep(0.1)
-        yield body[start:start + 4096]
-
-
 def test_server_killed_during_uploads(tmp_path: Path) -> None:
     ws, ledger = make_workspace(tmp_path / "ws", ROSTER)
     ledger.close()
@@ -109,31 +108,7 @@ def test_server_killed_during_uploads(tmp_path: Path) -> None:
     port = free_port()
     proc = start_server(ws.root, port)
     base = wait_ready(proc, port, 60)
-    done: list[int] = []
-
-    def send(i: int) -> None:
-        sender, name, data, _ = files[i]
-        url = f"{base}{link_path(ws.key, sender)}/upload"
-        try:
-            if i % 2:  # a slow sender: still streaming its body when the server dies
-                body = (b"--nb\r\nContent-Disposition: form-data; name=\"file\"; "
-                        b"filename=\"slow.xlsx\"\r\n\r\n" + data + b"\r\n--nb--\r\n")
-                httpx.post(url, timeout=60, content=_slowly(body), headers={
-                    "content-type": "multipart/form-data; boundary=nb"}).raise_for_status()
-            else:
-                httpx.post(url, timeout=60, files={"file": (name, data)}).raise_for_status()
-            done.append(i)
-        except httpx.HTTPError:
-            pass  # the server died under this upload: sent again below
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(files))]
-    for t in threads:
-        t.start()
-    while len(done) < 2 and any(t.is_alive() for t in threads):
-        threading.Event().wait(0.01)
-    kill_server(proc)
-    for t in threads:
-        t.join()
+    done = uploads_until_killed(proc, base, ws.key, files)
     assert len(done) < len(files)  # the kill landed while uploads were under way
     uploads = ws.root / ".nianbao" / "uploads"
     with served(ws.root) as base2:

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,3 +93,43 @@ def kill_server(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> Non
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
     proc.wait(timeout=30)
+
+
+def slowly(body: bytes) -> Iterator[bytes]:
+    """A request body sent in small pieces, a tenth of a second apart."""
+    for start in range(0, len(body), 4096):
+        time.sleep(0.1)
+        yield body[start:start + 4096]
+
+
+def uploads_until_killed(proc: subprocess.Popen[bytes], base: str, key: bytes,
+                         files: list[tuple[str, str, bytes, str]]) -> list[int]:
+    """Send `files` (sender, name, bytes, verdict) at once, every other one slowly, and
+    SIGKILL the server once two have been answered; the indexes answered before it died.
+    A file may also be in the ledger without its answer (killed between the two)."""
+    done: list[int] = []
+
+    def send(i: int) -> None:
+        sender, name, data, _ = files[i]
+        url = f"{base}{link_path(key, sender)}/upload"
+        try:
+            if i % 2:  # a slow sender: still streaming its body when the server dies
+                body = (b"--nb\r\nContent-Disposition: form-data; name=\"file\"; "
+                        b"filename=\"slow.xlsx\"\r\n\r\n" + data + b"\r\n--nb--\r\n")
+                httpx.post(url, timeout=60, content=slowly(body), headers={
+                    "content-type": "multipart/form-data; boundary=nb"}).raise_for_status()
+            else:
+                httpx.post(url, timeout=60, files={"file": (name, data)}).raise_for_status()
+            done.append(i)
+        except httpx.HTTPError:
+            pass  # the server died under this upload: the caller sends it again
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(files))]
+    for t in threads:
+        t.start()
+    while len(done) < 2 and any(t.is_alive() for t in threads):
+        threading.Event().wait(0.01)
+    kill_server(proc)
+    for t in threads:
+        t.join()
+    return done

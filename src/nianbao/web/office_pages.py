@@ -179,12 +179,19 @@ async def _posted(request: Request) -> dict[str, str] | None:
     return fields if csrf_ok(request, fields.get("csrf")) else None
 
 
-async def office_review(request: Request) -> Response:
+async def _signed_post(request: Request) -> dict[str, str] | Response:
+    """The fields of a signed-in office's form post with a valid CSRF token, or the page
+    that answers it (sign in first, or the token was wrong)."""
     if not signed_in(request):
         return _need_sign_in(request)
     fields = await _posted(request)
-    if fields is None:
-        return _bad_csrf(request)
+    return _bad_csrf(request) if fields is None else fields
+
+
+async def office_review(request: Request) -> Response:
+    fields = await _signed_post(request)
+    if isinstance(fields, Response):
+        return fields
     portal = portal_of(request)
     code = fields.get("unit", "")
     back = f"/office/unit/{code}"
@@ -209,11 +216,9 @@ async def office_review(request: Request) -> Response:
 
 
 async def office_links(request: Request) -> Response:
-    if not signed_in(request):
-        return _need_sign_in(request)
-    fields = await _posted(request)
-    if fields is None:
-        return _bad_csrf(request)
+    fields = await _signed_post(request)
+    if isinstance(fields, Response):
+        return fields
     portal = portal_of(request)
     code = fields.get("unit", "")
     if code not in portal.units or fields.get("action") not in ("revoke", "reissue", "close",
