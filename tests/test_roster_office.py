@@ -14,9 +14,10 @@ import openpyxl
 import pytest
 
 from nianbao.check import check_file
-from nianbao.collect.roster import RosterError, Unit, load_roster, parse_date
+from nianbao.collect.roster import Unit, load_roster, parse_date
 from nianbao.collect.signing import verify
 from tests.collect_helpers import issue, make_workspace
+from tests.test_roster import problems_of, write
 
 EXPECTED = [
     Unit("330599", "青溪区人民政府办公室", "", "办公室 张敏", None, 2),
@@ -25,18 +26,6 @@ EXPECTED = [
 LINES = [["单位代码", "单位名称", "上级单位代码", "联系人", "截止日期"],
          ["330599", "青溪区人民政府办公室", "", "办公室 张敏", ""],
          ["330599-002", "青溪区发展和改革局", "330599", "办公室 蒋琳", "2023/1/18"]]
-
-
-def write(tmp_path: Path, data: bytes, name: str = "名单.csv") -> Path:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return path
-
-
-def problems_of(path: Path) -> list[str]:
-    with pytest.raises(RosterError) as info:
-        load_roster(path)
-    return info.value.problems
 
 
 def text_of(lines: list[list[str]], sep: str = ",") -> str:
