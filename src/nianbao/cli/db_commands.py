@@ -21,6 +21,7 @@ from nianbao.collect.workspace import (
     config_text,
     open_workspace,
 )
+from nianbao.fsutil import atomic_write_text
 
 db_app = typer.Typer(help="台账数据库：查看、升级结构、在 SQLite 与 PostgreSQL 之间复制。",
                      no_args_is_help=True)
@@ -114,5 +115,5 @@ def copy(
         moved = ws.ledger_path.with_name("ledger-copied.sqlite")
         ws.ledger_path.rename(moved)
         console.print(f"原 SQLite 台账改名为 {moved.name} 保留备查，不再使用")
-    (ws.root / CONFIG_NAME).write_text(config_text(config), encoding="utf-8")
+    atomic_write_text(ws.root / CONFIG_NAME, config_text(config))
     console.print(f"工作区已改用 {display(target)}")
