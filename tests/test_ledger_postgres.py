@@ -86,12 +86,19 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     assert "无法连接台账数据库" in result.output and "Traceback" not in result.output
 
 
-def test_copy_to_postgresql_and_back_keeps_every_row(postgres_url: str, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def sqlite_collected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace on the embedded ledger (ledger.sqlite) with six returns collected."""
     monkeypatch.delenv("NIANBAO_DB", raising=False)
     folder = tmp_path / "ws"
     assert init(folder).exit_code == 0
     run("collect", *returns(folder, tmp_path / "inbox"), "-w", folder)
+    return folder
+
+
+def test_copy_to_postgresql_and_back_keeps_every_row(postgres_url: str, tmp_path: Path,
+                                                     sqlite_collected: Path) -> None:
+    folder = sqlite_collected
     run("revalidate", "-w", folder)
     before = status_of(folder)
     with Ledger(folder / "ledger.sqlite") as local:
@@ -118,23 +125,17 @@ def test_copy_to_postgresql_and_back_keeps_every_row(postgres_url: str, tmp_path
         assert len(list(local.rows())) == 7
 
 
-def test_copy_refuses_a_target_that_holds_data(postgres_url: str, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NIANBAO_DB", raising=False)
-    folder = tmp_path / "ws"
-    assert init(folder).exit_code == 0
-    run("collect", *returns(folder, tmp_path / "inbox"), "-w", folder)
+def test_copy_refuses_a_target_that_holds_data(postgres_url: str,
+                                              sqlite_collected: Path) -> None:
+    folder = sqlite_collected
     assert run("db", "copy", "--to", postgres_url, "-w", folder).exit_code == 0
     again = run("db", "copy", "--to", postgres_url, "-w", folder)
     assert again.exit_code == 2 and "只能复制到空的台账" in again.output
 
 
 def test_submissions_left_in_sqlite_are_not_silently_abandoned(
-        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NIANBAO_DB", raising=False)
-    folder = tmp_path / "ws"
-    assert init(folder).exit_code == 0
-    run("collect", *returns(folder, tmp_path / "inbox"), "-w", folder)
+        postgres_url: str, sqlite_collected: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = sqlite_collected
     monkeypatch.setenv("NIANBAO_DB", postgres_url)
     result = run("status", "-w", folder)
     assert result.exit_code == 2
